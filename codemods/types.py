@@ -1,0 +1,283 @@
+"""The plain values that cross module boundaries.
+
+Everything here is a frozen dataclass: cheap to pickle into and out of worker
+processes, safe to share, and comparable in tests.  Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Optional, Tuple
+
+Backend = Literal["postgresql", "mysql", "mariadb", "sqlite", "unknown"]
+BACKENDS: Tuple[str, ...] = ("postgresql", "mysql", "mariadb", "sqlite", "unknown")
+
+DefaultKind = Literal["none", "python", "sql"]
+SiteKind = Literal["flush", "commit", "rollback", "expire"]
+Applicability = Literal["safe", "unsafe"]
+Certainty = Literal["certain", "possible"]
+
+
+# --------------------------------------------------------------------------
+# Model facts: what the source says about each mapped class.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnFacts:
+    """One column attribute of a mapped class, as declared in source."""
+
+    name: str
+    primary_key: bool = False
+    #: ``default=``: a Python value/callable, or a SQL expression (``func.now()``).
+    default: DefaultKind = "none"
+    #: ``server_default=``, ``FetchedValue()``, or ``Identity()`` on a non-PK column.
+    server_default: bool = False
+    computed: bool = False
+    #: ``onupdate=``: Python value/callable, or a SQL expression.
+    onupdate: DefaultKind = "none"
+    server_onupdate: bool = False
+    deferred: bool = False
+    #: ``ForeignKey("table.col")`` target, when the column declares one.
+    foreign_key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ExpressionFacts:
+    """A ``column_property(<expr>)`` or ``query_expression()`` attribute."""
+
+    name: str
+    expire_on_flush: bool = True
+
+
+@dataclass(frozen=True)
+class RelationshipFacts:
+    name: str
+    #: The target class name as written (``"User"`` or ``User``), if known.
+    target: Optional[str] = None
+    lazy: str = "select"
+    collection: bool = True
+    #: For a scalar many-to-one: the local foreign-key column attribute names.
+    foreign_keys: Tuple[str, ...] = ()
+
+    @property
+    def many_to_one(self) -> bool:
+        return not self.collection and bool(self.foreign_keys)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """A mapped class with every attribute it inherits, resolved."""
+
+    name: str
+    #: ``package.module.Class``: unique across the project.
+    qualname: str
+    path: str
+    line: int
+    columns: Tuple[ColumnFacts, ...] = ()
+    expressions: Tuple[ExpressionFacts, ...] = ()
+    relationships: Tuple[RelationshipFacts, ...] = ()
+    #: ``__mapper_args__["eager_defaults"]``: True, False, or None for the default.
+    eager_defaults: Optional[bool] = None
+    #: ``__table_args__["implicit_returning"]``.
+    implicit_returning: bool = True
+    #: The class (or a base) defines ``__repr__``/``__str__`` reading column attributes.
+    repr_reads_columns: bool = False
+
+    def column(self, name: str) -> Optional[ColumnFacts]:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return None
+
+    def expression(self, name: str) -> Optional[ExpressionFacts]:
+        for expression in self.expressions:
+            if expression.name == name:
+                return expression
+        return None
+
+    def relationship(self, name: str) -> Optional[RelationshipFacts]:
+        for relationship in self.relationships:
+            if relationship.name == name:
+                return relationship
+        return None
+
+    @property
+    def primary_key(self) -> Tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.primary_key)
+
+    @property
+    def column_names(self) -> Tuple[str, ...]:
+        return tuple(c.name for c in self.columns) + tuple(e.name for e in self.expressions)
+
+    def has_attribute(self, name: str) -> bool:
+        return (
+            self.column(name) is not None
+            or self.expression(name) is not None
+            or self.relationship(name) is not None
+        )
+
+
+@dataclass(frozen=True)
+class ModelIndex:
+    """Every mapped class of a project, looked up by the name code uses."""
+
+    models: Tuple[ModelFacts, ...] = ()
+
+    def by_qualname(self, qualname: str) -> Optional[ModelFacts]:
+        for model in self.models:
+            if model.qualname == qualname:
+                return model
+        return None
+
+    def by_name(self, name: str) -> Tuple[ModelFacts, ...]:
+        return tuple(m for m in self.models if m.name == name)
+
+    def resolve(self, name: str, qualname_hint: Optional[str] = None) -> Optional[ModelFacts]:
+        """The model a module refers to as ``name``.
+
+        ``qualname_hint`` is where the module imported the name from
+        (``app.models.User``); without it a name must be unique in the project.
+        """
+        if qualname_hint is not None:
+            found = self.by_qualname(qualname_hint)
+            if found is not None:
+                return found
+            # ``from app.models import User`` where User lives in app.models.user
+            suffix = "." + name
+            candidates = [
+                m
+                for m in self.models
+                if m.name == name and m.qualname.startswith(qualname_hint.rsplit(".", 1)[0] + ".")
+                and m.qualname.endswith(suffix)
+            ]
+            if len(candidates) == 1:
+                return candidates[0]
+        candidates_by_name = self.by_name(name)
+        if len(candidates_by_name) == 1:
+            return candidates_by_name[0]
+        return None
+
+
+# --------------------------------------------------------------------------
+# Settings: everything one run needs, detected or configured.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One run's settings: project detection overridden by configuration."""
+
+    backend: Backend = "unknown"
+    #: How the backend was learnt (``alembic.ini: sqlalchemy.url``, ``--backend``...).
+    backend_source: str = "not detected"
+    #: ``"1.4"`` or ``"2"``.
+    sqlalchemy: str = "2"
+    sqlalchemy_source: str = "default"
+    expire_on_commit: bool = True
+    expire_on_commit_source: str = "SQLAlchemy default"
+    #: Extra names (last component) of expressions that hold an ``AsyncSession``.
+    session_names: Tuple[str, ...] = ()
+    select: Tuple[str, ...] = ()
+    ignore: Tuple[str, ...] = ()
+    #: Also apply fixes for *possible* findings.
+    unsafe_fixes: bool = False
+    #: ``refresh(obj, attribute_names=[...])`` instead of ``refresh(obj, [...])``.
+    refresh_keyword: bool = False
+    #: File discovery: ``exclude`` replaces the default exclusions, ``extend_exclude`` adds to them.
+    exclude: Tuple[str, ...] = ()
+    extend_exclude: Tuple[str, ...] = ()
+    #: Also analyse files carrying an ``@generated`` marker.
+    include_generated: bool = False
+    #: Worker processes; None: one per core.
+    jobs: Optional[int] = None
+    #: Output format named by configuration; None: the command's own default.
+    format: Optional[str] = None
+    #: ``auto`` (only on a terminal), ``always`` or ``never``.
+    color: str = "auto"
+
+    @property
+    def returning(self) -> Optional[bool]:
+        """Whether INSERT..RETURNING fetches server values (None: unknown backend)."""
+        if self.sqlalchemy == "1.4":
+            return self.backend == "postgresql" if self.backend != "unknown" else None
+        if self.backend == "unknown":
+            return None
+        return self.backend != "mysql"
+
+    def rule_enabled(self, code: str) -> bool:
+        if self.select and not any(code.startswith(s) for s in self.select):
+            return False
+        return not any(code.startswith(i) for i in self.ignore)
+
+
+# --------------------------------------------------------------------------
+# Results: what the analysis of one module produces.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """The statement that left attributes unloaded."""
+
+    line: int
+    kind: SiteKind
+    #: The session expression as written (``self.db``).
+    session: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: Applicability
+    #: The line the inserted statement follows (1-based, in the original text).
+    line: int
+    #: The inserted statement(s), without indentation.
+    text: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    code: str
+    message: str
+    #: The variable holding the object (``user``, ``self.org``).
+    object: str
+    model: str
+    attributes: Tuple[str, ...]
+    site: Site
+    certainty: Certainty = "certain"
+    fix: Optional[Fix] = None
+    function: str = ""
+
+    @property
+    def sort_key(self) -> Tuple[str, int, int, str, str]:
+        return (self.path, self.line, self.column, self.code, self.object)
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    """One flush/commit/rollback/expire statement, whatever came of it (for audit)."""
+
+    path: str
+    line: int
+    kind: SiteKind
+    session: str
+    function: str
+    objects: Tuple[str, ...] = ()
+    models: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    """The outcome of analysing one module: pure data, no I/O done."""
+
+    path: str
+    findings: Tuple[Finding, ...] = ()
+    sites: Tuple[SiteReport, ...] = ()
+    #: The fixed source text; equal to the input when nothing was fixed.
+    new_source: str = ""
+    changed: bool = False
+    error: Optional[str] = None
+    notes: Tuple[str, ...] = field(default_factory=tuple)
