@@ -59,6 +59,8 @@ class RelationshipFacts:
     collection: bool = True
     #: For a scalar many-to-one: the local foreign-key column attribute names.
     foreign_keys: Tuple[str, ...] = ()
+    #: ``package.module.Class`` of the target, when it is a model of the project.
+    target_qualname: Optional[str] = None
 
     @property
     def many_to_one(self) -> bool:
@@ -83,6 +85,10 @@ class ModelFacts:
     implicit_returning: bool = True
     #: The class (or a base) defines ``__repr__``/``__str__`` reading column attributes.
     repr_reads_columns: bool = False
+    #: The attributes (columns, expressions, relationships) that ``repr()``/``str()`` read, in
+    #: order: an explicit ``__repr__``/``__str__`` over ``self.<attr>``, or every field of a
+    #: ``MappedAsDataclass`` model (its generated ``__repr__``).
+    repr_attributes: Tuple[str, ...] = ()
 
     def column(self, name: str) -> Optional[ColumnFacts]:
         for column in self.columns:
