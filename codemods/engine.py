@@ -1,0 +1,174 @@
+"""Runs the codemod over a project: facts first, then every candidate file.
+
+The engine does the I/O around the pure core: it finds the project root and
+its configuration, learns the models from every file that may define one,
+reads each candidate file, and returns plain result values.  It never prints
+and never writes; the command line decides what to do with the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from codemods import files
+from codemods.types import Finding, ModelIndex, Settings, SiteReport
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What became of one file: its findings and, when the fix changes it, the new text."""
+
+    path: Path
+    display: str
+    findings: Tuple[Finding, ...] = ()
+    sites: Tuple[SiteReport, ...] = ()
+    old_text: str = ""
+    new_text: str = ""
+    original: bytes = b""
+    new_data: Optional[bytes] = None
+    error: Optional[str] = None
+
+    @property
+    def changed(self) -> bool:
+        return self.new_data is not None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    settings: Settings
+    root: Path
+    outcomes: Tuple[FileOutcome, ...] = ()
+    scanned: int = 0
+    models: int = 0
+    notes: Tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def findings(self) -> Tuple[Finding, ...]:
+        return tuple(f for o in self.outcomes for f in o.findings)
+
+    @property
+    def errors(self) -> Tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.error is not None)
+
+
+ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "alembic.ini", ".git")
+
+
+def project_root(paths: Sequence[Path]) -> Path:
+    """The nearest folder at or above the first path that looks like a project's root."""
+    start = (paths[0] if paths else Path.cwd()).resolve()
+    if start.is_file():
+        start = start.parent
+    for folder in [start, *start.parents]:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return start
+
+
+def load_run_settings(root: Path, overrides: Mapping[str, object],
+                      config_path: Optional[Path] = None) -> Settings:
+    """Project detection < ``[tool.flushguard]`` < command-line options."""
+    from codemods.settings import build_settings, find_config, load_config
+
+    config_file = config_path or find_config(root)
+    config = load_config(config_file) if config_file is not None else {}
+    return build_settings(root, config, overrides)
+
+
+def build_index(root: Path, exclude: Sequence[str] = ()) -> ModelIndex:
+    """Every mapped class of the project under ``root``, from its source alone."""
+    import libcst
+
+    from codemods.model_index import build_model_index, may_define_models, scan_module
+
+    modules = []
+    for path in files.discover([root], exclude):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if not may_define_models(data):
+            continue
+        try:
+            source = files.decode(path, data)
+            modules.append(scan_module(source.text, path.relative_to(root).as_posix()))
+        except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
+            continue  # reported when the file is analysed as a target
+    return build_model_index(modules)
+
+
+def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
+                 display: str) -> FileOutcome:
+    """Read one file and run the codemod on it. Bad input becomes an error value."""
+    import libcst
+
+    from codemods.flush_refresh import analyze_module
+    from codemods.model_index import module_name_for
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return FileOutcome(path=path, display=display, error=exc.strerror or str(exc))
+    if not files.may_have_sites(data):
+        return FileOutcome(path=path, display=display, original=data)
+    try:
+        source = files.decode(path, data)
+    except files.ReadError as exc:
+        return FileOutcome(path=path, display=display, error=str(exc), original=data)
+    try:
+        relative = path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        relative = path.name
+    try:
+        result = analyze_module(source.text, display, index, settings, module_name_for(relative))
+    except libcst.ParserSyntaxError as exc:
+        message = str(exc).strip().splitlines()[0]
+        return FileOutcome(path=path, display=display, original=data,
+                           error=f"cannot parse: {message} (line {exc.raw_line}, column {exc.raw_column})")
+    except RecursionError:
+        return FileOutcome(path=path, display=display, original=data, error="too deeply nested to analyse")
+    new_data = None
+    if result.changed:
+        try:
+            libcst.parse_module(result.new_source)
+        except libcst.ParserSyntaxError:  # a bug of ours; never write what does not parse
+            return FileOutcome(path=path, display=display, original=data, findings=result.findings,
+                               error="internal error: the fixed file would not parse; left unchanged")
+        new_data = files.encode(source, result.new_source)
+    return FileOutcome(
+        path=path, display=display, findings=result.findings, sites=result.sites,
+        old_text=source.text, new_text=result.new_source, original=data, new_data=new_data,
+    )
+
+
+def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
+        config_path: Optional[Path] = None, exclude: Sequence[str] = (),
+        cwd: Optional[Path] = None, root: Optional[Path] = None) -> RunResult:
+    """Analyse every Python file under ``paths``; results in sorted path order.
+
+    ``root`` is the project whose models and settings apply (default: found
+    from the first path).
+    """
+    root = (root or project_root(paths)).resolve()
+    settings = load_run_settings(root, overrides, config_path)
+    index = build_index(root, exclude)
+    targets = files.discover(paths, exclude)
+    outcomes: List[FileOutcome] = []
+    base = cwd or Path.cwd()
+    for path in targets:
+        outcomes.append(analyze_file(path, root.resolve(), index, settings, files.display_path(path, base)))
+    notes: List[str] = []
+    if settings.backend == "unknown" and any(
+            "unknown backend" in f.message for o in outcomes for f in o.findings):
+        notes.append("the database backend is unknown, so server defaults are reported as possible: "
+                     "set `backend = \"postgresql\"` (or mysql, mariadb, sqlite) under [tool.flushguard] "
+                     "in pyproject.toml, or pass --backend")
+    outcomes.sort(key=lambda o: o.display)
+    return RunResult(settings=settings, root=root, outcomes=tuple(outcomes), scanned=len(targets),
+                     models=len(index.models), notes=tuple(notes))
+
+
+def by_display(outcomes: Sequence[FileOutcome]) -> Dict[str, FileOutcome]:
+    return {o.display: o for o in outcomes}
