@@ -1,0 +1,24 @@
+from datetime import datetime
+
+from sqlalchemy import DateTime, String, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+async def register_user(session: AsyncSession, email: str) -> dict:
+    user = User(email=email)
+    session.add(user)
+    await session.flush()
+    return {"id": user.id, "email": user.email, "created_at": user.created_at.isoformat()}

@@ -1,0 +1,25 @@
+from datetime import datetime
+from uuid import uuid4
+
+from sqlalchemy import DateTime, String
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), default=lambda: uuid4().hex)
+    placed_at: Mapped[datetime] = mapped_column(DateTime, default=datetime.utcnow)
+
+
+async def place_order(session: AsyncSession) -> dict:
+    order = Order()
+    session.add(order)
+    await session.flush()
+    return {"id": order.id, "reference": order.reference, "placed_at": order.placed_at.isoformat()}

@@ -1,0 +1,23 @@
+from datetime import datetime
+
+from sqlalchemy import String, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def create_organization(session: Session, name: str) -> dict:
+    org = Organization(name=name)
+    session.add(org)
+    session.flush()
+    return {"id": org.id, "name": org.name, "created_at": org.created_at}

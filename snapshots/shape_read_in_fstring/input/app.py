@@ -1,0 +1,28 @@
+import logging
+from datetime import datetime
+
+from sqlalchemy import String, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+logger = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+async def create_organization(session: AsyncSession, name: str) -> int:
+    org = Organization(name=name)
+    session.add(org)
+    await session.flush()
+    logger.info(f"organization {org.id} created at {org.created_at:%Y-%m-%d %H:%M}")
+    return org.id

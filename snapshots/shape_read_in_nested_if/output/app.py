@@ -1,0 +1,28 @@
+from datetime import datetime
+
+from sqlalchemy import String, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+async def create_organization(session: AsyncSession, name: str, include_timestamps: bool) -> dict:
+    org = Organization(name=name)
+    session.add(org)
+    await session.flush()
+    await session.refresh(org, ["created_at"])
+    payload = {"id": org.id, "name": org.name}
+    if include_timestamps:
+        payload["created_at"] = org.created_at.isoformat()
+    return payload
