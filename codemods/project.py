@@ -781,6 +781,10 @@ def _find_factories(data: bytes, rel: PurePath) -> list[SessionFactory]:
                 call = f"partial({inner.rsplit('.', 1)[-1]})"
             elif not (call == "async_sessionmaker" or call.endswith("AsyncSession")):
                 return
+            if not node.args:
+                # `async_sessionmaker()` / `AsyncSession()` with nothing at all is, in real code,
+                # a call of a factory *instance* held in a variable of that name.
+                return
             if any(a.star == "**" for a in node.args) and "expire_on_commit" not in keywords:
                 value: bool | None = None  # may come through **kwargs
                 explicit = True

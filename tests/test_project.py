@@ -577,6 +577,26 @@ def test_factories_that_disagree_give_the_default(tmp_path: Path) -> None:
     assert [f.expire_on_commit for f in facts.session_factories] == [False, True]
 
 
+def test_calling_a_factory_instance_named_like_the_class_is_not_a_factory(tmp_path: Path) -> None:
+    """`async with async_sessionmaker() as session` calls a factory held in a variable (seen in
+    a real health check); it must not outvote the project's real factory."""
+    make(
+        tmp_path,
+        {
+            "app/db.py": DB_MODULE,
+            "app/health.py": (
+                "async def ping(request):\n"
+                "    async_sessionmaker = request.state.async_sessionmaker\n"
+                "    async with async_sessionmaker() as session:\n"
+                "        await session.execute(text('SELECT 1'))\n"
+            ),
+        },
+    )
+    facts = detect_project(tmp_path)
+    assert facts.expire_on_commit is False
+    assert len(facts.session_factories) == 1
+
+
 def test_non_literal_expire_on_commit_is_not_trusted(tmp_path: Path) -> None:
     make(
         tmp_path,
