@@ -291,7 +291,6 @@ class FunctionAnalysis:
         self.escapes: List[Tuple[str, Obj, Tuple[Reason, ...]]] = []
         self.loop_stack: List[Tuple[List[State], List[State]]] = []  # (continues, breaks)
         self.order = 0
-        self.names_used: Set[str] = set()
 
     # -- entry ---------------------------------------------------------------
 
@@ -300,7 +299,6 @@ class FunctionAnalysis:
         params = self.func.params
         for param in list(params.posonly_params) + list(params.params) + list(params.kwonly_params):
             name = param.name.value
-            self.names_used.add(name)
             annotation = param.annotation.annotation if param.annotation else None
             if annotation is None:
                 if name in SESSION_NAMES or name in self.a.settings.session_names:
@@ -319,9 +317,6 @@ class FunctionAnalysis:
                         order=self.order, loaded_rels=set(),
                     )
                     break
-        for node in _walk(self.func.body):
-            if isinstance(node, cst.Name):
-                self.names_used.add(node.value)
         body = self.func.body
         if isinstance(body, cst.IndentedBlock):
             self.exec_block(body.body, state, block_ok=True)
@@ -1320,7 +1315,7 @@ class ModuleAnalyzer:
         for stmt in self.tree.body:
             if isinstance(stmt, cst.ClassDef):
                 self.local_classes.add(stmt.name.value)
-        for node in _walk(self.tree):
+        for node in _small_statements(self.tree.body):
             if isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
                 base = self.text(node.module) if node.module is not None else ""
                 if node.relative:
@@ -1367,6 +1362,40 @@ def _walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         current = stack.pop()
         yield current
         stack.extend(reversed(current.children))
+
+
+def _suites(stmt: cst.CSTNode) -> Iterator[Sequence[cst.CSTNode]]:
+    """The statement lists nested in a compound statement (not its expressions)."""
+    blocks: List[Optional[cst.CSTNode]] = []
+    if isinstance(stmt, (cst.If, cst.For, cst.While, cst.With, cst.FunctionDef, cst.ClassDef)):
+        blocks.append(stmt.body)
+    if isinstance(stmt, (cst.If, cst.For, cst.While)) and stmt.orelse is not None:
+        if isinstance(stmt.orelse, cst.If):
+            yield [stmt.orelse]
+        else:
+            blocks.append(stmt.orelse.body)
+    if isinstance(stmt, (cst.Try, cst.TryStar)):
+        blocks.append(stmt.body)
+        blocks.extend(h.body for h in stmt.handlers)
+        if stmt.orelse is not None:
+            blocks.append(stmt.orelse.body)
+        if stmt.finalbody is not None:
+            blocks.append(stmt.finalbody.body)
+    if isinstance(stmt, cst.Match):
+        blocks.extend(case.body for case in stmt.cases)
+    for block in blocks:
+        if isinstance(block, cst.IndentedBlock):
+            yield block.body
+
+
+def _small_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    """Every simple statement of a module, at any depth, without walking expressions."""
+    for stmt in body:
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield from stmt.body
+        else:
+            for suite in _suites(stmt):
+                yield from _small_statements(suite)
 
 
 def _call_name(func: cst.BaseExpression) -> Optional[str]:
@@ -1429,10 +1458,9 @@ def _async_functions(module: cst.Module) -> Iterator[Tuple[cst.FunctionDef, str,
                     yield stmt, f"{prefix}{stmt.name.value}", session_attrs
                 inner = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else stmt.body.body
                 yield from visit(inner, f"{prefix}{stmt.name.value}.", set())
-            elif isinstance(stmt, (cst.If, cst.Try, cst.With)):
-                for child in _walk(stmt):
-                    if isinstance(child, (cst.FunctionDef, cst.ClassDef)) and child is not stmt:
-                        yield from visit([child], prefix, session_attrs)
+            else:
+                for suite in _suites(stmt):
+                    yield from visit(suite, prefix, session_attrs)
 
     yield from visit(module.body, "", set())
 
