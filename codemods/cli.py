@@ -159,11 +159,9 @@ def fix(paths, backend, sqlalchemy_version, expire_on_commit, session_name, sele
             write_errors.append(f"{outcome.display}: error: {message}")
     for line in write_errors:
         click.echo(line, err=True)
-    applied = settings_unsafe = result.settings.unsafe_fixes
-    del applied
     unfixed = [
         f for f in result.findings
-        if f.fix is None or (f.fix.applicability == "unsafe" and not settings_unsafe)
+        if f.fix is None or (f.fix.applicability == "unsafe" and not result.settings.unsafe_fixes)
     ]
     if not quiet:
         click.echo(report.summary_line(result, time.perf_counter() - started, written, "fixed"), err=True)

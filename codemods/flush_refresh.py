@@ -15,7 +15,7 @@ rules applied at each event are R1-R4 of the measured truth tables.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
@@ -28,7 +28,6 @@ from codemods.types import (
     ModelFacts,
     ModelIndex,
     ModuleResult,
-    RelationshipFacts,
     Settings,
     Site,
     SiteKind,
@@ -1048,7 +1047,7 @@ class FunctionAnalysis:
                     return "fetched"
                 if settings.backend == "unknown":
                     return "unknown backend: SQLAlchemy 1.4 fetches it only on PostgreSQL"
-                return f"SQLAlchemy 1.4 fetches SQL-expression defaults only on PostgreSQL"
+                return "SQLAlchemy 1.4 fetches SQL-expression defaults only on PostgreSQL"
             return "SQLAlchemy 1.4 defaults to eager_defaults=False"
         if model.eager_defaults is True:
             return "fetched"
@@ -1311,7 +1310,6 @@ class ModuleAnalyzer:
         return found
 
     def _collect_imports(self) -> None:
-        package = self.module_name.rsplit(".", 1)[0] if "." in self.module_name else ""
         for stmt in self.tree.body:
             if isinstance(stmt, cst.ClassDef):
                 self.local_classes.add(stmt.name.value)
@@ -1337,7 +1335,6 @@ class ModuleAnalyzer:
                         self.imports[alias.asname.name.value] = full  # type: ignore[union-attr]
                     else:
                         self.imports[full.split(".")[0]] = full.split(".")[0]
-        del package
 
     def suppressed(self, line: int, code: str) -> bool:
         if line <= 0 or line > len(self.lines):
@@ -1633,8 +1630,6 @@ def _fix_target(obj_key: str, obj: Obj) -> str:
 
 
 def _replace_fix(finding: Finding, fix: Optional[Fix]) -> Finding:
-    from dataclasses import replace
-
     return replace(finding, fix=fix)
 
 

@@ -7,7 +7,7 @@ processes, safe to share, and comparable in tests.  Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Optional, Tuple
+from typing import Literal, Optional, Tuple
 
 Backend = Literal["postgresql", "mysql", "mariadb", "sqlite", "unknown"]
 BACKENDS: Tuple[str, ...] = ("postgresql", "mysql", "mariadb", "sqlite", "unknown")
