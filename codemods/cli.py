@@ -94,42 +94,44 @@ def _run(paths: Tuple[Path, ...], config_path: Optional[Path], exclude: Sequence
     return result, bool(missing)
 
 
+def _analyse(options: Dict[str, object]):
+    """The shared start of every command: options into overrides, the engine run, bad input reported."""
+    overrides = _overrides(options["backend"], options["sqlalchemy_version"], options["expire_on_commit"],
+                           options["session_name"], options["select"], options["ignore"],
+                           options["unsafe_fixes"])
+    return _run(options["paths"], options["config_path"], options["exclude"], overrides)
+
+
 @main.command()
 @_common
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               help="Output format.")
-def check(paths, backend, sqlalchemy_version, expire_on_commit, session_name, select, ignore,
-          exclude, config_path, unsafe_fixes, quiet, output_format) -> None:
+def check(output_format: str, **options) -> None:
     """List findings. Exit 0: none, 1: findings, 2: error."""
     from codemods import report
 
     started = time.perf_counter()
-    overrides = _overrides(backend, sqlalchemy_version, expire_on_commit, session_name, select, ignore,
-                           unsafe_fixes)
-    result, missing = _run(paths, config_path, exclude, overrides)
+    result, missing = _analyse(options)
     if output_format == "json":
         click.echo(report.render_json(result), nl=False)
     else:
         click.echo(report.render_text(result.findings), nl=False)
-    if not quiet:
+    if not options["quiet"]:
         click.echo(report.summary_line(result, time.perf_counter() - started), err=True)
     sys.exit(2 if (result.errors or missing) else (1 if result.findings else 0))
 
 
 @main.command()
 @_common
-def diff(paths, backend, sqlalchemy_version, expire_on_commit, session_name, select, ignore,
-         exclude, config_path, unsafe_fixes, quiet) -> None:
+def diff(**options) -> None:
     """Print the fixes as a unified diff. Exit 0: no change, 1: changes, 2: error."""
     from codemods import report
 
     started = time.perf_counter()
-    overrides = _overrides(backend, sqlalchemy_version, expire_on_commit, session_name, select, ignore,
-                           unsafe_fixes)
-    result, missing = _run(paths, config_path, exclude, overrides)
+    result, missing = _analyse(options)
     changed = [o for o in result.outcomes if o.changed]
     click.echo(report.render_diff(changed), nl=False)
-    if not quiet:
+    if not options["quiet"]:
         click.echo(report.summary_line(result, time.perf_counter() - started, len(changed),
                                        "would be changed"), err=True)
     sys.exit(2 if (result.errors or missing) else (1 if changed else 0))
@@ -137,15 +139,12 @@ def diff(paths, backend, sqlalchemy_version, expire_on_commit, session_name, sel
 
 @main.command()
 @_common
-def fix(paths, backend, sqlalchemy_version, expire_on_commit, session_name, select, ignore,
-        exclude, config_path, unsafe_fixes, quiet) -> None:
+def fix(**options) -> None:
     """Rewrite files in place. Exit 0: nothing left unfixed, 1: findings left unfixed, 2: error."""
     from codemods import files, report
 
     started = time.perf_counter()
-    overrides = _overrides(backend, sqlalchemy_version, expire_on_commit, session_name, select, ignore,
-                           unsafe_fixes)
-    result, missing = _run(paths, config_path, exclude, overrides)
+    result, missing = _analyse(options)
     written = 0
     write_errors: List[str] = []
     for outcome in result.outcomes:
@@ -163,7 +162,7 @@ def fix(paths, backend, sqlalchemy_version, expire_on_commit, session_name, sele
         f for f in result.findings
         if f.fix is None or (f.fix.applicability == "unsafe" and not result.settings.unsafe_fixes)
     ]
-    if not quiet:
+    if not options["quiet"]:
         click.echo(report.summary_line(result, time.perf_counter() - started, written, "fixed"), err=True)
     if result.errors or missing or write_errors:
         sys.exit(2)
