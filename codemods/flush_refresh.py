@@ -931,12 +931,18 @@ class FunctionAnalysis:
                 or (o.origin == "param" and (o.session is None or o.session == session))]
 
     def record_site(self, site: SiteInfo, state: State, session: str) -> None:
+        """Note the site for the audit; a loop body visits it twice, and the visits merge."""
         objects = self.session_objects(state, session)
-        keys = [k for k, v in state.bindings.items() if isinstance(v, Obj) and v in objects]
-        self.a.site_reports.append(SiteReport(
+        keys = {k for k, v in state.bindings.items() if isinstance(v, Obj) and v in objects}
+        models = {o.model.name for o in objects}
+        seen = self.a.site_reports.get(site.id)
+        if seen is not None:
+            keys |= set(seen.objects)
+            models |= set(seen.models)
+        self.a.site_reports[site.id] = SiteReport(
             path=self.a.path, line=site.line, kind=site.kind, session=session, function=self.qualname,
-            objects=tuple(sorted(keys)), models=tuple(sorted({o.model.name for o in objects})),
-        ))
+            objects=tuple(sorted(keys)), models=tuple(sorted(models)),
+        )
 
     def do_flush(self, state: State, session: str, site: SiteInfo, only: Optional[List[Obj]]) -> None:
         settings = self.a.settings
@@ -1234,7 +1240,7 @@ class ModuleAnalyzer:
         self.imports: Dict[str, str] = {}
         self.sites: Dict[int, SiteInfo] = {}
         self.site_by_node: Dict[int, SiteInfo] = {}
-        self.site_reports: List[SiteReport] = []
+        self.site_reports: Dict[int, SiteReport] = {}
         self.lines = source.splitlines()
         self.local_classes: Set[str] = set()
         self._text_cache: Dict[int, str] = {}
@@ -1616,7 +1622,7 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
     return ModuleResult(
         path=path,
         findings=tuple(result_findings),
-        sites=tuple(sorted(analyzer.site_reports, key=lambda s: (s.line, s.kind))),
+        sites=tuple(sorted(analyzer.site_reports.values(), key=lambda s: (s.line, s.kind))),
         new_source=new_source,
         changed=new_source != source,
     )

@@ -122,3 +122,24 @@ def test_fix_goes_into_the_arm_whose_flush_left_the_attribute_unloaded() -> None
     for line in ("        await session.flush()\n        await session.refresh(user",
                  "        await session.commit()\n        await session.refresh(user"):
         assert line in result.new_source
+
+
+def test_a_site_in_a_loop_is_reported_once_with_every_object_it_sees() -> None:
+    """Loop bodies are interpreted twice; the site list (the audit's input) must not double."""
+    result = findings(
+        """\
+        from app.models import User
+
+
+        async def import_users(session, emails):
+            for email in emails:
+                user = User(email=email)
+                session.add(user)
+                await session.flush()
+            await session.commit()
+        """
+    )
+    assert [(s.line, s.kind, s.objects) for s in result.sites] == [
+        (8, "flush", ("user",)),
+        (9, "commit", ("user",)),
+    ]
