@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 from codemods import files
 from codemods.types import Finding, ModelIndex, Settings, SiteReport
@@ -68,23 +68,24 @@ def project_root(paths: Sequence[Path]) -> Path:
 
 
 def load_run_settings(root: Path, overrides: Mapping[str, object],
-                      config_path: Optional[Path] = None) -> Settings:
+                      config_path: Optional[Path] = None,
+                      python_files: Optional[Sequence[Path]] = None) -> Settings:
     """Project detection < ``[tool.flushguard]`` < command-line options."""
     from codemods.settings import build_settings, find_config, load_config
 
     config_file = config_path or find_config(root)
     config = load_config(config_file) if config_file is not None else {}
-    return build_settings(root, config, overrides)
+    return build_settings(root, config, overrides, python_files=python_files)
 
 
-def build_index(root: Path, exclude: Sequence[str] = ()) -> ModelIndex:
-    """Every mapped class of the project under ``root``, from its source alone."""
+def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
+    """Every mapped class among the project's ``python_files``, from their source alone."""
     import libcst
 
     from codemods.model_index import build_model_index, may_define_models, scan_module
 
     modules = []
-    for path in files.discover([root], exclude):
+    for path in python_files:
         try:
             data = path.read_bytes()
         except OSError:
@@ -152,13 +153,19 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     from the first path).
     """
     root = (root or project_root(paths)).resolve()
-    settings = load_run_settings(root, overrides, config_path)
-    index = build_index(root, exclude)
-    targets = files.discover(paths, exclude)
+    # One walk of the project serves detection, the model index and, when the
+    # paths are the project itself, the targets.
+    project_files = files.discover([root], exclude)
+    settings = load_run_settings(root, overrides, config_path, project_files)
+    index = build_index(root, project_files)
+    if all(p.resolve() == root for p in paths):
+        targets = project_files
+    else:
+        targets = files.discover(paths, exclude)
     outcomes: List[FileOutcome] = []
     base = cwd or Path.cwd()
     for path in targets:
-        outcomes.append(analyze_file(path, root.resolve(), index, settings, files.display_path(path, base)))
+        outcomes.append(analyze_file(path, root, index, settings, files.display_path(path, base)))
     notes: List[str] = []
     if settings.backend == "unknown" and any(
             "unknown backend" in f.message for o in outcomes for f in o.findings):
@@ -168,7 +175,3 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     outcomes.sort(key=lambda o: o.display)
     return RunResult(settings=settings, root=root, outcomes=tuple(outcomes), scanned=len(targets),
                      models=len(index.models), notes=tuple(notes))
-
-
-def by_display(outcomes: Sequence[FileOutcome]) -> Dict[str, FileOutcome]:
-    return {o.display: o for o in outcomes}

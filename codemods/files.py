@@ -16,12 +16,13 @@ import tempfile
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
+#: Folders never searched: version control, vendored code, virtualenvs, build output.
+#: Any folder whose name starts with a dot, and any virtualenv (a folder holding
+#: ``pyvenv.cfg``, whatever its name), is skipped as well.
 SKIPPED_DIRS = frozenset({
-    ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "__pycache__", "node_modules",
-    ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "build", "dist",
-    "site-packages", ".flushguard_cache", ".eggs",
+    "venv", "env", "__pycache__", "node_modules", "build", "dist", "site-packages",
 })
 
 # A file can only hold a site if it mentions one of these.
@@ -44,7 +45,7 @@ class SourceFile:
 
 
 def is_python_file(path: Path) -> bool:
-    return path.suffix in {".py", ".pyi"} and not path.name.endswith(".pyi")
+    return path.suffix == ".py"
 
 
 def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> List[Path]:
@@ -60,15 +61,26 @@ def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> List[Path]:
 
 
 def _walk(root: Path, exclude: Sequence[str]) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
+    for path in walk_files(root, exclude):
+        if is_python_file(path):
+            yield path
+
+
+def walk_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
+    """Every file under ``root`` outside skipped and excluded folders, in sorted order."""
+    root_text = str(root)
+    for dirpath, dirnames, filenames in os.walk(root_text):
+        if dirpath != root_text and "pyvenv.cfg" in filenames:
+            dirnames[:] = []  # a virtualenv under some other name (`.direnv/python-3.11`)
+            continue
         dirnames[:] = sorted(
             d for d in dirnames
-            if d not in SKIPPED_DIRS and not d.endswith(".egg-info")
+            if d not in SKIPPED_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
             and not _excluded(Path(dirpath, d), exclude)
         )
         for name in sorted(filenames):
             path = Path(dirpath, name)
-            if is_python_file(path) and not _excluded(path, exclude):
+            if not _excluded(path, exclude):
                 yield path
 
 
@@ -104,14 +116,6 @@ def decode(path: Path, data: bytes) -> SourceFile:
     if "\x00" in text:
         raise ReadError("not a Python source file (contains NUL bytes)")
     return SourceFile(path=path, text=text, encoding=encoding, bom=bom)
-
-
-def read_source(path: Path) -> SourceFile:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(exc.strerror or str(exc)) from None
-    return decode(path, data)
 
 
 def encode(source: SourceFile, text: str) -> bytes:
@@ -154,9 +158,3 @@ def display_path(path: Path, base: Optional[Path] = None) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
-
-
-def iter_existing(paths: Iterable[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.exists():
-            yield path

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from codemods.files import SKIPPED_DIRS, walk_files
+
 __all__ = [
     "SKIP_DIRS",
     "ProjectFacts",
@@ -35,28 +37,8 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as _toml
 
 
-#: Folders never searched: version control, vendored code, virtualenvs, build output.
-#: Any folder whose name starts with a dot is skipped as well.
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "node_modules",
-        ".venv",
-        "venv",
-        "__pycache__",
-        "site-packages",
-        ".tox",
-        ".nox",
-        "build",
-        "dist",
-        ".eggs",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-    }
-)
+#: Folders never searched (one rule for every walk of a project: see ``codemods.files``).
+SKIP_DIRS = SKIPPED_DIRS
 
 # A file bigger than this is data, not configuration or hand-written source.
 _MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -168,20 +150,8 @@ def _in_test_dir(path: PurePath) -> bool:
 
 def _walk(root: Path) -> Iterator[tuple[Path, PurePath]]:
     """Every file under ``root`` outside skipped folders, as (path, path relative to root)."""
-    root_str = str(root)
-    for dirpath, dirnames, filenames in os.walk(root_str):
-        if dirpath != root_str and "pyvenv.cfg" in filenames:
-            # A virtualenv under some other name (``env/``, ``.direnv/python-3.11``).
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in SKIP_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
-        )
-        rel_dir = PurePath(os.path.relpath(dirpath, root_str))
-        for name in sorted(filenames):
-            yield Path(dirpath, name), (rel_dir / name if str(rel_dir) != "." else PurePath(name))
+    for path in walk_files(root):
+        yield path, PurePath(os.path.relpath(path, root))
 
 
 def _read(path: Path) -> bytes | None:

@@ -16,7 +16,7 @@ import difflib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -348,6 +348,7 @@ def build_settings(
     config: Mapping[str, object] = _EMPTY,
     overrides: Mapping[str, object] = _EMPTY,
     facts: ProjectFacts | None = None,
+    python_files: Iterable[Path] | None = None,
 ) -> Settings:
     """One run's settings: project detection < ``config`` < ``overrides``.
 
@@ -358,7 +359,9 @@ def build_settings(
     False.  A key in ``overrides`` replaces the config value, lists included.
 
     ``facts`` defaults to ``detect_project(root)``; detection is skipped when the config
-    and overrides already settle every detected value.  Raises ConfigError for an invalid
+    and overrides already settle every detected value.  ``python_files`` is the
+    project's Python files when the caller has listed them already (passed on to
+    ``detect_project`` so the tree is not walked for them again).  Raises ConfigError for an invalid
     value (an unknown backend lists the valid ones); an override key that is not a
     setting is a caller bug and raises ValueError.
     """
@@ -368,7 +371,7 @@ def build_settings(
     given = _validate_overrides(overrides)
     if facts is None:
         settled = all(key in configured or key in given for key in _DETECTED)
-        facts = ProjectFacts() if settled else detect_project(root)
+        facts = ProjectFacts() if settled else detect_project(root, python_files)
 
     def choose(key: str, detected: object, detected_source: str) -> tuple[object, str]:
         if key in given:
