@@ -338,17 +338,13 @@ class FunctionAnalysis:
         return self.exec_block(body.body, state, block_ok=False)
 
     def exec_stmt(self, stmt: cst.CSTNode, state: State, block_ok: bool) -> Optional[State]:
-        if isinstance(stmt, cst.SimpleStatementLine):
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            # A fix can only follow a line that holds one statement and sits in a block.
+            insertable = isinstance(stmt, cst.SimpleStatementLine) and block_ok and len(stmt.body) == 1
             for small in stmt.body:
                 if state is None:
                     return None
-                state = self.exec_small(small, state, stmt, block_ok and len(stmt.body) == 1)
-            return state
-        if isinstance(stmt, (cst.SimpleStatementSuite,)):
-            for small in stmt.body:
-                if state is None:
-                    return None
-                state = self.exec_small(small, state, stmt, False)
+                state = self.exec_small(small, state, stmt, insertable)
             return state
         if isinstance(stmt, cst.If):
             self.eval(stmt.test, state, stmt, block_ok)
@@ -365,7 +361,8 @@ class FunctionAnalysis:
             if isinstance(iter_value, Obj) and iter_value.is_list and self.refreshes_each(stmt):
                 # `for x in items: await S.refresh(x, [...])` refreshes every element; an
                 # empty list has no element left to read, so the loop is not a branch here.
-                self.exec_body(stmt.body, state_with_alias(state, stmt.target, iter_value, self.a))
+                state.bindings[self.a.text(stmt.target)] = iter_value  # shared, not copied
+                self.exec_body(stmt.body, state)
                 return state
             return self.exec_loop(stmt, state, block_ok, target=stmt.target, iter_=stmt.iter,
                                   iter_value=iter_value)
@@ -1211,12 +1208,6 @@ class FunctionAnalysis:
         return None
 
 
-def state_with_alias(state: State, target: cst.BaseExpression, value: Obj, analyzer: "ModuleAnalyzer") -> State:
-    """``state`` with the loop variable bound to the list's element state (shared, not copied)."""
-    state.bindings[analyzer.text(target)] = value
-    return state
-
-
 def _reason_key(reason: Reason) -> Tuple[int, str, str]:
     return (reason.line, reason.code, reason.why)
 
@@ -1614,7 +1605,7 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
     to_apply = {k: [(p, t) for p, t, apply in v if apply] for k, v in insertions.items()}
     to_apply = {k: v for k, v in to_apply.items() if v}
     if to_apply:
-        new_tree = analyzer.tree.visit(_Inserter(analyzer.tree, to_apply, needs_imports))
+        new_tree = analyzer.tree.visit(_Inserter(analyzer.tree, to_apply))
         if needs_imports:
             new_tree = _add_imports(new_tree, needs_imports)
         new_source = new_tree.code
@@ -1680,8 +1671,7 @@ def _element_name(list_name: str, analyzer: ModuleAnalyzer) -> str:
 class _Inserter(cst.CSTTransformer):
     """Inserts fix statements after their site statements (after any refreshes already there)."""
 
-    def __init__(self, module: cst.Module, insertions: Dict[int, List[Tuple[FixPlan, str]]],
-                 needs_imports: Set[str]) -> None:
+    def __init__(self, module: cst.Module, insertions: Dict[int, List[Tuple[FixPlan, str]]]) -> None:
         self.module = module
         self.insertions = insertions
         self.config = module.config_for_parsing

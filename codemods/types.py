@@ -204,9 +204,11 @@ class Settings:
 
     @property
     def returning(self) -> Optional[bool]:
-        """Whether INSERT..RETURNING fetches server values (None: unknown backend)."""
-        if self.sqlalchemy == "1.4":
-            return self.backend == "postgresql" if self.backend != "unknown" else None
+        """Whether SQLAlchemy 2.x's INSERT..RETURNING fetches server values (None: unknown backend).
+
+        SQLAlchemy 1.4 follows other rules (its eager_defaults is False by default); the
+        analysis decides those cases before asking this.
+        """
         if self.backend == "unknown":
             return None
         return self.backend != "mysql"
