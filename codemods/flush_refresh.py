@@ -21,6 +21,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tupl
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemods.imports import record_import
 from codemods.model_index import module_name_for
 from codemods.types import (
     Finding,
@@ -1310,28 +1311,10 @@ class ModuleAnalyzer:
         for stmt in self.tree.body:
             if isinstance(stmt, cst.ClassDef):
                 self.local_classes.add(stmt.name.value)
+        is_package = self.path.endswith("__init__.py")
         for node in _small_statements(self.tree.body):
-            if isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
-                base = self.text(node.module) if node.module is not None else ""
-                if node.relative:
-                    depth = len(node.relative)
-                    parts = self.module_name.split(".")
-                    is_package = self.path.endswith("__init__.py")
-                    anchor = parts if is_package else parts[:-1]
-                    if depth > 1:
-                        anchor = anchor[: len(anchor) - (depth - 1)]
-                    base = ".".join([p for p in anchor if p] + ([base] if base else []))
-                for alias in node.names:
-                    imported = self.text(alias.name)
-                    local = alias.asname.name.value if alias.asname else imported  # type: ignore[union-attr]
-                    self.imports[local] = f"{base}.{imported}" if base else imported
-            elif isinstance(node, cst.Import):
-                for alias in node.names:
-                    full = self.text(alias.name)
-                    if alias.asname is not None:
-                        self.imports[alias.asname.name.value] = full  # type: ignore[union-attr]
-                    else:
-                        self.imports[full.split(".")[0]] = full.split(".")[0]
+            if isinstance(node, (cst.Import, cst.ImportFrom)):
+                record_import(self.imports, node, self.module_name, is_package)
 
     def suppressed(self, line: int, code: str) -> bool:
         if line <= 0 or line > len(self.lines):

@@ -620,36 +620,10 @@ class _ModuleScanner:
         """The last component of what is called (``sa.orm.relationship`` → ``relationship``)."""
         return _last(_dotted(call.func))
 
-    def _relative_base(self, level: int) -> str:
-        parts = self.name.split(".") if self.name else []
-        if not self.is_package and parts:
-            parts = parts[:-1]
-        if level > 1:
-            parts = parts[: max(0, len(parts) - (level - 1))]
-        return ".".join(parts)
-
     def _record_import(self, node: Union[cst.Import, cst.ImportFrom]) -> None:
-        if isinstance(node, cst.Import):
-            for alias in node.names:
-                full = _dotted(alias.name) or ""
-                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self.imports[alias.asname.name.value] = full
-                else:
-                    head = full.partition(".")[0]
-                    self.imports[head] = head
-            return
-        source = _dotted(node.module) if node.module is not None else ""
-        if node.relative:
-            base = self._relative_base(len(node.relative))
-            source = ".".join(p for p in (base, source) if p)
-        if isinstance(node.names, cst.ImportStar):
-            return
-        for alias in node.names:
-            imported = _dotted(alias.name) or ""
-            local = imported
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                local = alias.asname.name.value
-            self.imports[local] = f"{source}.{imported}" if source else imported
+        from codemods.imports import record_import
+
+        record_import(self.imports, node, self.name, self.is_package)
 
     # -- the module --------------------------------------------------------
 
