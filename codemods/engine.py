@@ -80,8 +80,6 @@ def load_run_settings(root: Path, overrides: Mapping[str, object],
 
 def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
     """Every mapped class among the project's ``python_files``, from their source alone."""
-    import libcst
-
     from codemods.model_index import build_model_index, may_define_models, scan_module
 
     modules = []
@@ -92,6 +90,8 @@ def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
             continue
         if not may_define_models(data):
             continue
+        import libcst  # only once some file may define a model: start-up stays cheap
+
         try:
             source = files.decode(path, data)
             modules.append(scan_module(source.text, path.relative_to(root).as_posix()))
@@ -103,17 +103,17 @@ def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
 def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
                  display: str) -> FileOutcome:
     """Read one file and run the codemod on it. Bad input becomes an error value."""
-    import libcst
-
-    from codemods.flush_refresh import analyze_module
-    from codemods.model_index import module_name_for
-
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileOutcome(path=path, display=display, error=exc.strerror or str(exc))
     if not files.may_have_sites(data):
         return FileOutcome(path=path, display=display, original=data)
+    import libcst  # only for a file that may hold a site: start-up stays cheap
+
+    from codemods.flush_refresh import analyze_module
+    from codemods.model_index import module_name_for
+
     try:
         source = files.decode(path, data)
     except files.ReadError as exc:

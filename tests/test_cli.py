@@ -176,3 +176,21 @@ def test_sync_code_and_other_flushes_are_left_alone(project: Path) -> None:
     ))
     result = flushguard("check", ".", cwd=project)
     assert result.returncode == 0, result.stdout
+
+
+def test_a_run_with_no_candidate_file_does_not_import_libcst(tmp_path: Path) -> None:
+    """The SPEC: a run where no file mentions a flush or a model must not pay for LibCST."""
+    (tmp_path / "requirements.txt").write_text("asyncpg\n")
+    (tmp_path / "plain.py").write_text("def add(a, b):\n    return a + b\n")
+    probe = (
+        "import sys\n"
+        "from codemods.cli import main\n"
+        "try:\n"
+        "    main(['check', '.'])\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('libcst' in sys.modules, code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.strip() == "False 0", result.stdout + result.stderr
