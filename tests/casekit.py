@@ -2,7 +2,8 @@
 
 The folder format is described in `snapshots/README.md`. A case folder holds:
 
-    case.toml         description, verdict, [scenario] module / seed / call
+    case.toml         description, verdict, [scenario]: module / seed / call, or app / request /
+                      json / seed (an HTTP request to the project's own ASGI app)
     input/            the project as a user has it
     output/           the files `flushguard fix` changes, as they must be afterwards
     output-unsafe/    the same for `flushguard fix --unsafe-fixes` (verdict "possible")
@@ -16,12 +17,13 @@ unexpected is an error that names the case.
 from __future__ import annotations
 
 import ast
+import json as jsonlib
 import shutil
 import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +40,10 @@ Variant = Literal["original", "fixed", "unsafe-fixed"]
 VARIANTS: tuple[str, ...] = ("original", "fixed", "unsafe-fixed")
 
 _TOP_LEVEL_KEYS = frozenset({"description", "verdict", "scenario"})
-_SCENARIO_KEYS = frozenset({"module", "seed", "call"})
+_SCENARIO_KEYS = frozenset({"module", "seed", "call", "app", "request", "json"})
+
+#: The methods an HTTP scenario may use (`request = "PUT /grants/1"`).
+HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 #: Never copied into a materialized project: stale bytecode from another folder would
 #: shadow the sources it was compiled from.
@@ -50,6 +55,21 @@ class CaseError(ValueError):
 
 
 @dataclass(frozen=True)
+class HttpRequest:
+    """The request an HTTP scenario sends to the project's app (`request` and `json`)."""
+
+    method: str
+    #: Starts with "/"; may carry a query string.
+    path: str
+    #: The JSON body (a TOML table or array), or None for no body.
+    json: Any = None
+
+    def describe(self) -> str:
+        body = "" if self.json is None else " " + jsonlib.dumps(self.json, sort_keys=True)
+        return f"{self.method} {self.path}{body}"
+
+
+@dataclass(frozen=True)
 class Case:
     """One snapshot case. Every path is where the file *belongs*, whether or not it exists."""
 
@@ -57,16 +77,39 @@ class Case:
     path: Path
     description: str
     verdict: Verdict
-    #: The module of `input/` that the semantic test imports (`app` by default).
+    #: The module of `input/` that the semantic test imports (`app` by default; for an HTTP
+    #: scenario the module part of `app`).
     module: str
-    #: Statements run in their own session before the call (then committed), or None.
+    #: Statements run in their own session before the call or request (then committed), or None.
     seed: Optional[str]
-    #: The awaited expression, with `session` and the module's names in scope.
-    call: str
+    #: The awaited expression, with `session` and the module's names in scope; None for an HTTP
+    #: scenario.
+    call: Optional[str]
     input_dir: Path
     output_dir: Path
     output_unsafe_dir: Path
     findings_file: Path
+    #: HTTP scenario: "module:attribute" of the ASGI app (FastAPI) in input/, as written.
+    app: Optional[str] = None
+    #: HTTP scenario: the request sent to `app`.
+    request: Optional[HttpRequest] = None
+
+    @property
+    def is_http(self) -> bool:
+        """True for an HTTP scenario (`app` + `request`), False for a `call` scenario."""
+        return self.app is not None
+
+    @property
+    def app_attribute(self) -> Optional[str]:
+        """The attribute part of `app` (`"app"` in `"app.main:app"`), possibly dotted."""
+        return None if self.app is None else self.app.partition(":")[2]
+
+    @property
+    def scenario_text(self) -> str:
+        """What the scenario does, in one line, for assert messages."""
+        if self.request is not None:
+            return f"request: {self.request.describe()} to {self.app}"
+        return f"call: {self.call}"
 
     @property
     def has_output(self) -> bool:
@@ -114,17 +157,46 @@ def load_case(folder: Path) -> Case:
     if not isinstance(scenario, Mapping):
         raise CaseError(f"case {name!r}: case.toml has no [scenario] table")
     _reject_unknown_keys(name, scenario, _SCENARIO_KEYS, "scenario.")
-    call = _required_str(name, scenario, "call", "scenario.")
-    module = scenario.get("module", "app")
-    if not isinstance(module, str) or not module.replace(".", "_").isidentifier():
-        raise CaseError(f"case {name!r}: scenario.module = {module!r} is not a module name")
     seed = scenario.get("seed")
     if seed is not None and not isinstance(seed, str):
         raise CaseError(f"case {name!r}: scenario.seed must be a string")
-
-    _check_syntax(name, "scenario.call", call, "eval")
     if seed is not None:
         _check_syntax(name, "scenario.seed", seed_function_source(seed), "exec")
+
+    call: Optional[str] = None
+    app: Optional[str] = None
+    request: Optional[HttpRequest] = None
+    if "call" in scenario:
+        for key in ("app", "request", "json"):
+            if key in scenario:
+                raise CaseError(
+                    f"case {name!r}: scenario.{key} is for an HTTP scenario, but scenario.call"
+                    " makes this a call scenario: give either call, or app + request"
+                )
+        call = _required_str(name, scenario, "call", "scenario.").strip()
+        _check_syntax(name, "scenario.call", call, "eval")
+        module = scenario.get("module", "app")
+        if not isinstance(module, str) or not _is_dotted_name(module):
+            raise CaseError(f"case {name!r}: scenario.module = {module!r} is not a module name")
+    elif "app" in scenario or "request" in scenario:
+        if "module" in scenario:
+            raise CaseError(
+                f"case {name!r}: scenario.module is for a call scenario; an HTTP scenario names"
+                " its module in scenario.app (\"package.module:attribute\")"
+            )
+        app = _required_str(name, scenario, "app", "scenario.").strip()
+        module, _, attribute = app.partition(":")
+        if not (_is_dotted_name(module) and _is_dotted_name(attribute)):
+            raise CaseError(
+                f"case {name!r}: scenario.app = {app!r} is not \"package.module:attribute\""
+            )
+        request = _http_request(name, _required_str(name, scenario, "request", "scenario."),
+                                scenario.get("json"), "json" in scenario)
+    else:
+        raise CaseError(
+            f"case {name!r}: case.toml is missing scenario.call"
+            " (or scenario.app + scenario.request for an HTTP scenario)"
+        )
 
     input_dir = folder / "input"
     if not input_dir.is_dir():
@@ -137,11 +209,13 @@ def load_case(folder: Path) -> Case:
         verdict=verdict,  # type: ignore[arg-type]  # checked against VERDICTS above
         module=module,
         seed=seed,
-        call=call.strip(),
+        call=call,
         input_dir=input_dir,
         output_dir=folder / "output",
         output_unsafe_dir=folder / "output-unsafe",
         findings_file=folder / "findings.txt",
+        app=app,
+        request=request,
     )
 
 
@@ -175,6 +249,37 @@ def seed_function_source(seed: str, name: str = "__flushguard_seed__") -> str:
     """
     body = "\n".join("    " + line for line in _dedent(seed).splitlines()) or "    pass"
     return f"async def {name}(session):\n{body}\n    pass\n"
+
+
+def _http_request(name: str, text: str, body: Any, has_body: bool) -> HttpRequest:
+    """`request = "PUT /grants/1"` (and `json`) as an HttpRequest, or a CaseError."""
+    parts = text.split()
+    if len(parts) != 2 or parts[0] not in HTTP_METHODS or not parts[1].startswith("/"):
+        raise CaseError(
+            f"case {name!r}: scenario.request = {text!r} is not \"METHOD /path\""
+            f" (METHOD one of {', '.join(HTTP_METHODS)})"
+        )
+    if has_body and not isinstance(body, (Mapping, list)):
+        raise CaseError(
+            f"case {name!r}: scenario.json must be a table (json = {{ ... }}) or an array"
+        )
+    return HttpRequest(method=parts[0], path=parts[1], json=_plain(body) if has_body else None)
+
+
+def _plain(value: Any) -> Any:
+    """A TOML value as plain JSON-able Python (tomllib gives dicts and lists already; dates
+    become ISO strings, since JSON has no date type)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _is_dotted_name(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
 
 
 def _dedent(text: str) -> str:

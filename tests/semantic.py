@@ -4,7 +4,11 @@ This is the ground truth behind the snapshots: a "bug" case must really crash be
 and really run after it. Nothing is mocked: the case's own modules are imported, their tables
 created on a real `create_async_engine` (aiosqlite file, or a fresh PostgreSQL schema through
 asyncpg), and the scenario's `call` is awaited in a fresh `AsyncSession`, exactly as application
-code would be.
+code would be. An HTTP scenario (`app` + `request`) instead imports the project's own ASGI app
+(FastAPI) and sends it the request through `httpx.ASGITransport`: the project's own engine is the
+test engine (see `_imported_project`), so its own session dependency, with its own
+`expire_on_commit`, its routers, services, schemas and response models all run for real, and the
+server-side exception behind a 500 is what gets classified.
 
 The project's detected settings are applied as the switches that reproduce them on the
 database at hand (see `sqlalchemy-truth.md` §1 for why these are faithful):
@@ -75,6 +79,9 @@ _AIOSQLITE_CURSOR_LEAK = r"coroutine 'Connection\.cursor' was never awaited"
 _SEED_FUNCTION = "__flushguard_seed__"
 _schema_numbers = itertools.count(1)
 
+#: Where an HTTP scenario's requests go (any host: the transport never opens a socket).
+_BASE_URL = "http://testserver"
+
 
 def postgresql_url() -> str:
     """The asyncpg URL of the test server: `FLUSHGUARD_TEST_PG_URL`, or `.ci/run`'s default."""
@@ -85,15 +92,21 @@ def postgresql_url() -> str:
 class Outcome:
     """How one scenario run ended.
 
-    `phase` says where: "setup" (database, import, tables), "seed", "call", or "timeout".
-    Only a MissingGreenlet raised by the call counts as "missing_greenlet": one raised while
-    importing or seeding means the case is broken, not that the code under test is.
+    `phase` says where: "setup" (database, import, tables), "seed", "call" (a call scenario),
+    "request" (an HTTP scenario), or "timeout". Only a MissingGreenlet raised by the call or
+    the request counts as "missing_greenlet": one raised while importing or seeding means the
+    case is broken, not that the code under test is.
+
+    For a request, `status` is the response's status code (None when the app raised instead
+    of answering) and `traceback` holds the server-side traceback, or the response body when
+    the app answered with an error status without raising.
     """
 
     kind: OutcomeKind
     phase: str = "call"
     exception: Optional[BaseException] = None
     traceback: str = ""
+    status: Optional[int] = None
 
     def describe(self) -> str:
         """One line for "ok"; the kind, phase and full traceback otherwise (for assert messages)."""
@@ -112,12 +125,41 @@ def behaves_like_mysql(settings: Settings) -> bool:
 
 
 def is_missing_greenlet(exc: BaseException) -> bool:
-    """True for MissingGreenlet however the driver surfaces it.
+    """True for MissingGreenlet however the driver or the web framework surfaces it.
 
     asyncpg raises it bare; aiosqlite on 2.1 and the MySQL drivers wrap it in StatementError,
     whose `.orig` is the MissingGreenlet (sqlalchemy-truth.md §1); a pydantic schema reading
-    the attribute turns it into a ValidationError.
+    the attribute turns it into a ValidationError, and FastAPI serializing a `response_model`
+    into a ResponseValidationError; a `field_serializer` reading it into a
+    PydanticSerializationError. An exception group (anyio task groups, Starlette middleware)
+    or an explicit `raise ... from` counts when a member or the cause is one.
     """
+    pending: list[Optional[BaseException]] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _is_missing_greenlet_itself(current):
+            return True
+        pending.extend(_group_members(current))
+        pending.append(current.__cause__)
+    return False
+
+
+def _group_members(exc: BaseException) -> list[BaseException]:
+    """The members of an exception group: the builtin one (3.11+) or the `exceptiongroup`
+    backport that anyio raises on 3.10, told apart by shape rather than by class."""
+    members = getattr(exc, "exceptions", None)
+    if isinstance(members, (tuple, list)) and all(
+        isinstance(member, BaseException) for member in members
+    ):
+        return list(members)
+    return []
+
+
+def _is_missing_greenlet_itself(exc: BaseException) -> bool:
     if isinstance(exc, MissingGreenlet):
         return True
     if isinstance(exc, StatementError):
@@ -129,22 +171,30 @@ def _validation_error_from_missing_greenlet(exc: BaseException) -> bool:
     """A pydantic (or FastAPI response) validation error that a MissingGreenlet caused.
 
     `Schema.model_validate(obj)` with `from_attributes` catches the exception raised by
-    `getattr(obj, field)` and reports it as a `get_attribute_error`; the MissingGreenlet itself
-    is gone, only its text is left in the error's message.
+    `getattr(obj, field)` and reports it as a `get_attribute_error`, and FastAPI's
+    ResponseValidationError carries the same error details; the MissingGreenlet itself is
+    gone, only its text is left in the details' message. A serialization error has no details,
+    only its message. Only pydantic's and FastAPI's own errors are read this way: the text in
+    any other exception's message proves nothing.
     """
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
+    module = type(exc).__module__ or ""
+    if not module.startswith(("pydantic", "fastapi", "starlette")):
         return False
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            details = list(errors())
+        except Exception:
+            details = []
+        if any(
+            isinstance(detail, Mapping) and _MISSING_GREENLET_TEXT in str(detail.get("msg", ""))
+            for detail in details
+        ):
+            return True
     try:
-        details = list(errors())
+        return _MISSING_GREENLET_TEXT in str(exc)
     except Exception:
         return False
-    return any(
-        isinstance(detail, Mapping)
-        and detail.get("type") == "get_attribute_error"
-        and _MISSING_GREENLET_TEXT in str(detail.get("msg", ""))
-        for detail in details
-    )
 
 
 def run_scenario(
@@ -155,7 +205,8 @@ def run_scenario(
     *,
     timeout: float = 120.0,
 ) -> Outcome:
-    """Import `case.module` from `project`, seed, await `case.call`, and classify the result.
+    """Import `case.module` from `project`, seed, await `case.call` (or send `case.request` to
+    the app `case.app`), and classify the result.
 
     Runs its own event loop (`asyncio.run`), so it must be called from synchronous code.
     Every module loaded from `project` is removed from `sys.modules` afterwards, so the next
@@ -218,6 +269,8 @@ async def _run_on_engine(
                 await _run_in_session(sessions, lambda session: _seed(case, module, session), True)
             except Exception as exc:
                 return _outcome("error", "seed", exc)
+        if case.is_http:
+            return await _request(case, module)
         try:
             await _run_in_session(sessions, lambda session: _call(case, module, session), False)
         except Exception as exc:
@@ -258,6 +311,57 @@ async def _call(case: Case, module: ModuleType, session: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _request(case: Case, module: ModuleType) -> Outcome:
+    """Send `case.request` to the app `case.app` and classify what the server did.
+
+    The transport re-raises whatever the app raised (`raise_app_exceptions=True`): Starlette's
+    ServerErrorMiddleware answers 500 and then re-raises, even when the app has its own
+    handler for Exception, so the server-side exception is what gets classified. An app
+    that turns the exception into a response itself leaves only the response: a 5xx whose
+    body carries MissingGreenlet's text still counts. The app's lifespan is not run: the
+    runner creates the tables, and a scenario needs nothing else from startup.
+    """
+    import httpx
+
+    assert case.request is not None and case.app_attribute is not None
+    try:
+        app: Any = module
+        for part in case.app_attribute.split("."):
+            app = getattr(app, part)
+        if not callable(app):
+            raise TypeError(f"{case.app} is {app!r}, not an ASGI app")
+    except Exception as exc:
+        return _outcome("error", "setup", exc)
+
+    request = case.request
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    body = {} if request.json is None else {"json": request.json}
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=_BASE_URL) as client:
+            response = await client.request(request.method, request.path, **body)
+    except Exception as exc:
+        kind: OutcomeKind = "missing_greenlet" if is_missing_greenlet(exc) else "error"
+        return _outcome(kind, "request", exc)
+
+    if 200 <= response.status_code < 300:
+        return Outcome("ok", phase="request", status=response.status_code)
+    text = response.text
+    kind = (
+        "missing_greenlet"
+        if response.status_code >= 500 and _MISSING_GREENLET_TEXT in text
+        else "error"
+    )
+    return Outcome(
+        kind,
+        phase="request",
+        status=response.status_code,
+        traceback=(
+            f"{request.describe()} -> {response.status_code} (the app answered without"
+            f" raising)\n{text}"
+        ),
+    )
 
 
 def _outcome(kind: OutcomeKind, phase: str, exc: BaseException) -> Outcome:

@@ -74,6 +74,72 @@ def test_malformed_case_toml_is_an_error_naming_the_case(tmp_path, toml, complai
     assert complaint in str(raised.value)
 
 
+HTTP = """
+description = "A response model reads an expired server default."
+verdict = "bug"
+
+[scenario]
+app = "app.main:app"
+request = "PUT /grants/1"
+json = { status = "active", tags = ["a", "b"], limits = { daily = 3 } }
+seed = "session.add(1)"
+"""
+
+
+def test_http_scenario_loads_with_its_module_attribute_and_request(tmp_path):
+    case = load_case(make_case(tmp_path, "fg004_http", HTTP, files=("app/main.py",)))
+
+    assert case.is_http
+    assert case.call is None
+    assert (case.app, case.module, case.app_attribute) == ("app.main:app", "app.main", "app")
+    assert case.request is not None
+    assert (case.request.method, case.request.path) == ("PUT", "/grants/1")
+    assert case.request.json == {"status": "active", "tags": ["a", "b"], "limits": {"daily": 3}}
+    assert case.seed == "session.add(1)"
+    assert case.scenario_text.startswith("request: PUT /grants/1 {")
+    assert case.scenario_text.endswith(" to app.main:app")
+
+
+def test_http_scenario_without_json_sends_no_body_and_call_scenarios_are_not_http(tmp_path):
+    toml = HTTP.replace("json = ", "# json = ").replace('request = "PUT', 'request = "GET')
+    http = load_case(make_case(tmp_path, "http", toml))
+    call = load_case(make_case(tmp_path, "call"))
+    assert http.request is not None and http.request.json is None
+    assert http.request.describe() == "GET /grants/1"
+    assert not call.is_http and call.app is None and call.request is None
+    assert call.scenario_text == "call: create_user(session, 'bob')"
+
+
+@pytest.mark.parametrize(
+    "toml, complaint",
+    [
+        (HTTP + 'call = "f(session)"\n', "scenario.app is for an HTTP scenario"),
+        (VALID + 'request = "GET /users"\n', "scenario.request is for an HTTP scenario"),
+        (VALID + 'json = { a = 1 }\n', "scenario.json is for an HTTP scenario"),
+        (HTTP.replace('request = "PUT /grants/1"', ""), "missing scenario.request"),
+        (HTTP.replace('app = "app.main:app"', ""), "missing scenario.app"),
+        (HTTP + 'module = "app.main"\n', "scenario.module is for a call scenario"),
+        (HTTP.replace('"app.main:app"', '"app.main"'), "is not \"package.module:attribute\""),
+        (HTTP.replace('"app.main:app"', '"app.main:"'), "is not \"package.module:attribute\""),
+        (HTTP.replace('"PUT /grants/1"', '"PUT grants/1"'), "is not \"METHOD /path\""),
+        (HTTP.replace('"PUT /grants/1"', '"put /grants/1"'), "is not \"METHOD /path\""),
+        (HTTP.replace('"PUT /grants/1"', '"/grants/1"'), "is not \"METHOD /path\""),
+        (HTTP.replace("json = {", 'json = "{"  # {'), "scenario.json must be a table"),
+        (HTTP.replace("jsn", "x").replace("json =", "jsn ="), "scenario.jsn"),
+        (
+            'description = "d"\nverdict = "safe"\n[scenario]\nseed = "pass"\n',
+            "missing scenario.call",
+        ),
+    ],
+)
+def test_malformed_http_scenario_is_an_error_naming_the_case(tmp_path, toml, complaint):
+    make_case(tmp_path, "fg004_broken", toml)
+    with pytest.raises(CaseError) as raised:
+        load_cases(tmp_path)
+    assert "fg004_broken" in str(raised.value)
+    assert complaint in str(raised.value)
+
+
 def test_case_folder_without_case_toml_is_an_error(tmp_path):
     (tmp_path / "half_written" / "input").mkdir(parents=True)
     with pytest.raises(CaseError, match="half_written.*no case.toml"):

@@ -59,7 +59,7 @@ def explain(case: Case, variant: str, expected: str, outcome: Outcome) -> str:
     return (
         f"{case.name} ({case.description.strip()})\n"
         f"{variant}: expected {expected}, got {outcome.describe()}\n"
-        f"call: {case.call}"
+        f"{case.scenario_text}"
     )
 
 

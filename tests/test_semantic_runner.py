@@ -8,6 +8,7 @@ database, with settings built by hand (detection is tested elsewhere).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import textwrap
 from pathlib import Path
@@ -19,6 +20,9 @@ from sqlalchemy.exc import MissingGreenlet, StatementError
 from casekit import Case, load_case, materialize
 from semantic import is_missing_greenlet, run_scenario
 from codemods.types import Settings
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport that anyio depends on
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
 
 MYSQL = Settings(backend="mysql")
 POSTGRESQL = Settings(backend="postgresql")
@@ -74,14 +78,18 @@ APP = """
 
 def write_case(
     root: Path,
-    call: str,
+    call: Optional[str],
     *,
     files: Optional[dict[str, str]] = None,
     seed: Optional[str] = None,
     output: Optional[dict[str, str]] = None,
     name: str = "hand_made",
+    scenario: str = "",
 ) -> Case:
-    """A case folder under `root`, loaded through casekit as the snapshot cases are."""
+    """A case folder under `root`, loaded through casekit as the snapshot cases are.
+
+    `call` None makes an HTTP scenario: `scenario` then holds its TOML lines (app, request...).
+    """
     folder = root / name
     files = {"models.py": MODELS, "app.py": APP} if files is None else files
     for relative, source in files.items():
@@ -92,7 +100,7 @@ def write_case(
         path = folder / "output" / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(source), encoding="utf-8")
-    scenario = f"call = {call!r}\n"
+    scenario = f"call = {call!r}\n" if call is not None else textwrap.dedent(scenario)
     if seed is not None:
         scenario += f"seed = '''\n{textwrap.dedent(seed)}'''\n"
     (folder / "case.toml").write_text(
@@ -310,3 +318,341 @@ def test_sqlmodel_tables_can_be_imported_again_by_the_next_run(database, tmp_pat
     for attempt in range(2):
         outcome = run(case, MYSQL, database, tmp_path / str(attempt))
         assert outcome.kind == "ok", outcome.describe()
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP scenarios: the project's own FastAPI app, driven through an ASGI client
+# ----------------------------------------------------------------------------------------------
+
+WEB_DB = """
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    # A driver that is not installed and a host that does not exist: the runner's engine
+    # must stand in for this one, or nothing below could run.
+    engine = create_async_engine("mysql+aiomysql://app:secret@db.invalid/app")
+    SessionLocal = async_sessionmaker(engine, expire_on_commit=EXPIRE)
+"""
+
+WEB_MODELS = """
+    from sqlalchemy import String, text
+    from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+    class Base(DeclarativeBase):
+        pass
+
+
+    class User(Base):
+        __tablename__ = "users"
+
+        id: Mapped[int] = mapped_column(primary_key=True)
+        name: Mapped[str] = mapped_column(String(50))
+        status: Mapped[str] = mapped_column(String(20), server_default=text("'new'"))
+"""
+
+WEB_MAIN = """
+    from typing import Annotated
+
+    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from web.db import SessionLocal
+    from web.models import User
+
+
+    class UserIn(BaseModel):
+        name: str
+
+
+    class UserOut(BaseModel):
+        model_config = ConfigDict(from_attributes=True)
+
+        id: int
+        name: str
+        status: str
+
+
+    class NameOut(BaseModel):
+        model_config = ConfigDict(from_attributes=True)
+
+        id: int
+        name: str
+
+
+    async def get_db():
+        async with SessionLocal() as session:
+            yield session
+
+
+    Db = Annotated[AsyncSession, Depends(get_db)]
+
+    app = FastAPI()
+
+
+    async def add_user(db, name):
+        user = User(name=name)
+        db.add(user)
+        await db.flush()
+        return user
+
+
+    @app.post("/users", response_model=UserOut, status_code=201)
+    async def create_user(body: UserIn, db: Db):
+        return await add_user(db, body.name)
+
+
+    @app.post("/users/validated")
+    async def create_validated(body: UserIn, db: Db):
+        return UserOut.model_validate(await add_user(db, body.name))
+
+
+    @app.post("/users/status")
+    async def create_and_read_status(body: UserIn, db: Db):
+        user = await add_user(db, body.name)
+        return {"status": user.status}
+
+
+    @app.post("/users/committed", response_model=NameOut)
+    async def create_committed(body: UserIn, db: Db):
+        user = User(name=body.name)
+        db.add(user)
+        await db.commit()
+        return user
+
+
+    @app.get("/users/{user_id}", response_model=UserOut)
+    async def read_user(user_id: int, db: Db):
+        user = await db.get(User, user_id)
+        if user is None:
+            raise HTTPException(status_code=404, detail="no such user")
+        return user
+
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("boom")
+
+
+    @app.get("/wrong-shape", response_model=UserOut)
+    async def wrong_shape():
+        return {"id": "not a number", "name": "x", "status": "new"}
+"""
+
+
+def web_case(
+    root: Path,
+    request: str,
+    *,
+    json: Optional[str] = None,
+    expire_on_commit: bool = True,
+    main: str = WEB_MAIN,
+    seed: Optional[str] = None,
+    output: Optional[dict[str, str]] = None,
+    name: str = "web_case",
+) -> Case:
+    """An HTTP-scenario case over the tiny FastAPI project `web/` above."""
+    files = {
+        "web/__init__.py": "",
+        "web/db.py": WEB_DB.replace("EXPIRE", str(expire_on_commit)),
+        "web/models.py": WEB_MODELS,
+        "web/main.py": main,
+    }
+    scenario = f'app = "web.main:app"\nrequest = "{request}"\n'
+    if json is not None:
+        scenario += f"json = {json}\n"
+    return write_case(
+        root, None, files=files, scenario=scenario, seed=seed, output=output, name=name
+    )
+
+
+def test_http_response_model_reading_an_expired_server_default_is_a_missing_greenlet_500(
+    database, tmp_path
+):
+    case = web_case(tmp_path, "POST /users", json='{ name = "bob" }')
+    outcome = run(case, MYSQL, database, tmp_path)
+    assert (outcome.kind, outcome.phase) == ("missing_greenlet", "request"), outcome.describe()
+    assert type(outcome.exception).__name__ == "ResponseValidationError"
+    assert "greenlet_spawn has not been called" in outcome.traceback
+
+
+def test_http_the_same_request_is_ok_where_returning_fetches_the_default(database, tmp_path):
+    case = web_case(tmp_path, "POST /users", json='{ name = "bob" }')
+    outcome = run(case, POSTGRESQL, database, tmp_path)
+    assert (outcome.kind, outcome.status) == ("ok", 201), outcome.describe()
+
+
+@pytest.mark.parametrize(
+    "path, exception",
+    [("/users/validated", "ValidationError"), ("/users/status", "")],
+    ids=["model_validate", "read_in_route"],
+)
+def test_http_missing_greenlet_in_the_route_itself_counts(database, tmp_path, path, exception):
+    case = web_case(tmp_path, f"POST {path}", json='{ name = "bob" }')
+    outcome = run(case, MYSQL, database, tmp_path)
+    assert outcome.kind == "missing_greenlet", outcome.describe()
+    if exception:
+        assert type(outcome.exception).__name__ == exception
+    assert run(case, POSTGRESQL, database, tmp_path / "pg").kind == "ok"
+
+
+def test_http_fixed_variant_answers_200(database, tmp_path):
+    fixed_main = textwrap.dedent(WEB_MAIN).replace(
+        "    await db.flush()\n    return user\n",
+        "    await db.flush()\n    await db.refresh(user, ['status'])\n    return user\n",
+    )
+    assert fixed_main != textwrap.dedent(WEB_MAIN)
+    case = web_case(
+        tmp_path, "POST /users", json='{ name = "bob" }', output={"web/main.py": fixed_main}
+    )
+    assert run(case, MYSQL, database, tmp_path).kind == "missing_greenlet"
+    fixed = run(case, MYSQL, database, tmp_path, variant="fixed")
+    assert (fixed.kind, fixed.status) == ("ok", 201), fixed.describe()
+
+
+@pytest.mark.parametrize(
+    "project_expire_on_commit, runner_expire_on_commit, expected",
+    [(True, False, "missing_greenlet"), (False, True, "ok")],
+)
+def test_http_the_apps_own_session_factory_decides_expire_on_commit(
+    database, tmp_path, project_expire_on_commit, runner_expire_on_commit, expected
+):
+    """`commit(); return user`: the app's own `async_sessionmaker(..., expire_on_commit=...)`
+    is what the request runs with, whatever the runner's own sessions use."""
+    case = web_case(
+        tmp_path,
+        "POST /users/committed",
+        json='{ name = "bob" }',
+        expire_on_commit=project_expire_on_commit,
+    )
+    settings = Settings(backend="postgresql", expire_on_commit=runner_expire_on_commit)
+    outcome = run(case, settings, database, tmp_path)
+    assert outcome.kind == expected, outcome.describe()
+
+
+def test_http_seed_is_committed_before_the_request(database, tmp_path):
+    case = web_case(
+        tmp_path,
+        "GET /users/1",
+        seed="from web.models import User\nsession.add(User(name='ann'))\n",
+    )
+    outcome = run(case, MYSQL, database, tmp_path)
+    assert (outcome.kind, outcome.status) == ("ok", 200), outcome.describe()
+
+
+def test_http_error_status_without_an_exception_is_an_error_with_the_body(database, tmp_path):
+    case = web_case(tmp_path, "GET /users/1")
+    outcome = run(case, POSTGRESQL, database, tmp_path)
+    assert (outcome.kind, outcome.status) == ("error", 404), outcome.describe()
+    assert "no such user" in outcome.traceback
+
+
+def test_http_missing_body_is_a_422_error(database, tmp_path):
+    case = web_case(tmp_path, "POST /users")
+    outcome = run(case, POSTGRESQL, database, tmp_path)
+    assert (outcome.kind, outcome.status) == ("error", 422), outcome.describe()
+
+
+def test_http_other_server_exceptions_are_errors_with_their_traceback(database, tmp_path):
+    case = web_case(tmp_path, "GET /boom")
+    outcome = run(case, POSTGRESQL, database, tmp_path)
+    assert (outcome.kind, outcome.phase) == ("error", "request"), outcome.describe()
+    assert "RuntimeError: boom" in outcome.traceback
+
+
+def test_http_a_response_validation_error_not_caused_by_missing_greenlet_is_an_error(
+    database, tmp_path
+):
+    case = web_case(tmp_path, "GET /wrong-shape")
+    outcome = run(case, POSTGRESQL, database, tmp_path)
+    assert outcome.kind == "error", outcome.describe()
+    assert type(outcome.exception).__name__ == "ResponseValidationError"
+
+
+def test_http_an_apps_own_exception_handler_does_not_hide_the_exception(database, tmp_path):
+    """Starlette answers 500 through the app's handler for Exception, then re-raises."""
+    main = textwrap.dedent(WEB_MAIN) + textwrap.dedent(
+        """
+
+        @app.exception_handler(Exception)
+        async def on_error(request: Request, exc: Exception):
+            return JSONResponse(status_code=500, content={"detail": "internal error"})
+        """
+    )
+    case = web_case(tmp_path, "POST /users", json='{ name = "bob" }', main=main)
+    outcome = run(case, MYSQL, database, tmp_path)
+    assert outcome.kind == "missing_greenlet", outcome.describe()
+
+
+@pytest.mark.parametrize(
+    "detail, expected",
+    [("str(exc)", "missing_greenlet"), ("'internal error'", "error")],
+    ids=["body_names_it", "body_hides_it"],
+)
+def test_http_a_middleware_that_answers_500_itself_is_judged_by_the_body(
+    database, tmp_path, detail, expected
+):
+    main = textwrap.dedent(WEB_MAIN) + textwrap.dedent(
+        f"""
+
+        @app.middleware("http")
+        async def swallow_errors(request: Request, call_next):
+            try:
+                return await call_next(request)
+            except Exception as exc:
+                return JSONResponse(status_code=500, content={{"detail": {detail}}})
+        """
+    )
+    case = web_case(tmp_path, "POST /users/status", json='{ name = "bob" }', main=main)
+    outcome = run(case, MYSQL, database, tmp_path)
+    assert (outcome.kind, outcome.status) == (expected, 500), outcome.describe()
+
+
+def test_http_an_app_attribute_that_does_not_exist_is_a_setup_error(database, tmp_path):
+    case = web_case(tmp_path, "GET /users/1")
+    case = dataclasses.replace(case, app="web.main:application")
+    outcome = run(case, POSTGRESQL, database, tmp_path)
+    assert (outcome.kind, outcome.phase) == ("error", "setup"), outcome.describe()
+    assert "application" in outcome.traceback
+
+
+def test_missing_greenlet_is_recognised_in_groups_causes_and_framework_errors():
+    from fastapi.exceptions import ResponseValidationError
+    from pydantic import BaseModel, field_serializer
+    from pydantic_core import PydanticSerializationError
+
+    bare = MissingGreenlet("greenlet_spawn has not been called; can't call await_() here.")
+    grouped = ExceptionGroup("unhandled errors in a TaskGroup", [ValueError("x"), bare])
+    nested = BaseExceptionGroup("outer", [ExceptionGroup("inner", [bare])])
+    try:
+        raise RuntimeError("request failed") from bare
+    except RuntimeError as exc:
+        caused = exc
+    message = "Error extracting attribute: MissingGreenlet: greenlet_spawn has not been called"
+    response_error = ResponseValidationError(
+        [{"type": "get_attribute_error", "loc": ("response", "status"), "msg": message}]
+    )
+    other_response_error = ResponseValidationError(
+        [{"type": "int_parsing", "loc": ("response", "id"), "msg": "Input should be an integer"}]
+    )
+
+    class Serialized(BaseModel):
+        value: int = 1
+
+        @field_serializer("value")
+        def read_lazily(self, value: int) -> int:
+            raise bare
+
+    with pytest.raises(PydanticSerializationError) as serialization_error:
+        Serialized().model_dump_json()
+
+    assert is_missing_greenlet(serialization_error.value)
+    assert is_missing_greenlet(grouped)
+    assert is_missing_greenlet(nested)
+    assert is_missing_greenlet(caused)
+    assert is_missing_greenlet(response_error)
+    assert not is_missing_greenlet(other_response_error)
+    assert not is_missing_greenlet(ExceptionGroup("g", [ValueError("x")]))
+    # The text alone, in an exception of the project's own, proves nothing.
+    assert not is_missing_greenlet(RuntimeError("greenlet_spawn has not been called"))
