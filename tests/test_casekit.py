@@ -110,6 +110,16 @@ def test_http_scenario_without_json_sends_no_body_and_call_scenarios_are_not_htt
     assert call.scenario_text == "call: create_user(session, 'bob')"
 
 
+def test_http_scenario_json_may_be_an_array_for_a_list_body(tmp_path):
+    toml = HTTP.replace(
+        "json = { status",
+        'json = [{ email = "a@example.com" }, { email = "b@example.com" }]\n# { status',
+    )
+    case = load_case(make_case(tmp_path, "bulk", toml))
+    assert case.request is not None
+    assert case.request.json == [{"email": "a@example.com"}, {"email": "b@example.com"}]
+
+
 @pytest.mark.parametrize(
     "toml, complaint",
     [
