@@ -146,8 +146,12 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
 
 def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
         config_path: Optional[Path] = None, exclude: Sequence[str] = (),
-        cwd: Optional[Path] = None, root: Optional[Path] = None) -> RunResult:
+        cwd: Optional[Path] = None, root: Optional[Path] = None, *,
+        extend_exclude: Sequence[str] = (), include_generated: bool = True,
+        respect_gitignore: bool = True, force_exclude: bool = False) -> RunResult:
     """Analyse every Python file under ``paths``; results in sorted path order.
+
+    The keyword-only arguments are those of :func:`files.discover`.
 
     ``root`` is the project whose models and settings apply (default: found
     from the first path).
@@ -155,13 +159,15 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     root = (root or project_root(paths)).resolve()
     # One walk of the project serves detection, the model index and, when the
     # paths are the project itself, the targets.
-    project_files = files.discover([root], exclude)
+    discovery = dict(extend_exclude=extend_exclude, include_generated=include_generated,
+                     respect_gitignore=respect_gitignore, force_exclude=force_exclude)
+    project_files = files.discover([root], exclude, **discovery)
     settings = load_run_settings(root, overrides, config_path, project_files)
     index = build_index(root, project_files)
     if all(p.resolve() == root for p in paths):
         targets = project_files
     else:
-        targets = files.discover(paths, exclude)
+        targets = files.discover(paths, exclude, **discovery)
     outcomes: List[FileOutcome] = []
     base = cwd or Path.cwd()
     for path in targets:
@@ -175,3 +181,41 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     outcomes.sort(key=lambda o: o.display)
     return RunResult(settings=settings, root=root, outcomes=tuple(outcomes), scanned=len(targets),
                      models=len(index.models), notes=tuple(notes))
+
+
+def run_source(data: bytes, path: Path, overrides: Mapping[str, object] = {},
+               config_path: Optional[Path] = None, exclude: Sequence[str] = (),
+               cwd: Optional[Path] = None, *, extend_exclude: Sequence[str] = (),
+               include_generated: bool = True, respect_gitignore: bool = True) -> RunResult:
+    """Analyse ``data`` as the file at ``path`` (an editor's buffer on stdin); ``path`` is not read.
+
+    The project around ``path`` (or around the current folder) supplies the models and the
+    settings, as for a run over files; the model index reads the project's files as they
+    are on disk, and the buffer is analysed on its own (no facts from its callers).
+    """
+    import dataclasses
+    import os
+    import tempfile
+
+    root = project_root([Path(os.path.abspath(path)).parent]).resolve()
+    project_files = files.discover([root], exclude, extend_exclude=extend_exclude,
+                                   include_generated=include_generated,
+                                   respect_gitignore=respect_gitignore)
+    settings = load_run_settings(root, overrides, config_path, project_files)
+    display = files.display_path(path, cwd or Path.cwd())
+    if not include_generated and files.is_generated(data):
+        outcome = FileOutcome(path=path, display=display, original=data)
+        return RunResult(settings=settings, root=root, outcomes=(outcome,), scanned=0)
+    index = build_index(root, project_files)
+    relative = os.path.relpath(os.path.abspath(path), root)
+    if relative.startswith(".."):
+        relative = path.name
+    with tempfile.TemporaryDirectory(prefix="flushguard-stdin-") as folder:
+        # Where the module sits in the project decides its name (relative imports).
+        copy = Path(folder, relative)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(data)
+        outcome = analyze_file(copy, Path(folder), index, settings, display)
+    outcome = dataclasses.replace(outcome, path=path)
+    return RunResult(settings=settings, root=root, outcomes=(outcome,), scanned=1,
+                     models=len(index.models))

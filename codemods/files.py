@@ -12,11 +12,12 @@ import codecs
 import fnmatch
 import io
 import os
+import subprocess
 import tempfile
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 #: Folders never searched: version control, vendored code, virtualenvs, build output.
 #: Any folder whose name starts with a dot, and any virtualenv (a folder holding
@@ -28,6 +29,8 @@ SKIPPED_DIRS = frozenset({
 # A file can only hold a site if it mentions one of these.
 SITE_MARKERS = (b".flush(", b".commit(", b".rollback(", b".expire", b".begin(", b".begin_nested(")
 GENERATED_MARKER = b"@generated"
+#: Only a marker near the top of a file counts, where code generators write it.
+GENERATED_SCAN_BYTES = 2048
 
 
 class ReadError(Exception):
@@ -48,26 +51,143 @@ def is_python_file(path: Path) -> bool:
     return path.suffix == ".py"
 
 
-def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> List[Path]:
-    """Python files under ``paths`` (files given explicitly are always kept), sorted."""
+#: Folders skipped whatever the configuration says: version control and virtualenvs.
+ALWAYS_SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
+
+#: The default exclusions, as globs. ``exclude`` (configuration or ``--exclude``) replaces
+#: them, ``extend-exclude`` adds to them, as in ruff and black.
+DEFAULT_EXCLUDE: Tuple[str, ...] = (".*", "*.egg-info", *sorted(SKIPPED_DIRS))
+
+
+def discover(paths: Sequence[Path], exclude: Sequence[str] = (), *,
+             extend_exclude: Sequence[str] = (), include_generated: bool = True,
+             respect_gitignore: bool = True, force_exclude: bool = False) -> List[Path]:
+    """Python files under ``paths``, sorted.
+
+    ``exclude`` replaces :data:`DEFAULT_EXCLUDE` when given; ``extend_exclude`` adds to it.
+    Inside a git work tree, files that git ignores (``.gitignore``, ``.git/info/exclude``,
+    the global excludes file) are skipped; tracked files never are, and outside git no
+    ignore file is read. Files carrying an ``@generated`` marker are skipped unless
+    ``include_generated``. A file named explicitly is kept even when excluded or ignored,
+    unless ``force_exclude`` (what a pre-commit hook, which names every file, needs).
+    """
+    patterns = (*(exclude or DEFAULT_EXCLUDE), *extend_exclude)
     found = set()
+    explicit = [p for p in paths if p.is_file()]
+    if force_exclude and explicit:
+        ignored = _git_ignored(explicit) if respect_gitignore else set()
+        explicit = [p for p in explicit if p not in ignored and not _excluded_anywhere(p, patterns)]
+    found.update(explicit)
     for given in paths:
-        if given.is_file():
-            found.add(given)
-            continue
-        for path in _walk(given, exclude):
-            found.add(path)
+        if given.is_dir():
+            found.update(p for p in _files_under(given, patterns, respect_gitignore)
+                         if is_python_file(p))
+    if not include_generated:
+        found = {p for p in found if not _generated_file(p)}
     return sorted(found)
 
 
-def _walk(root: Path, exclude: Sequence[str]) -> Iterator[Path]:
-    for path in walk_files(root, exclude):
-        if is_python_file(path):
+def _files_under(root: Path, patterns: Sequence[str], respect_gitignore: bool) -> Iterator[Path]:
+    listing = _git_listing(root) if respect_gitignore else None
+    if listing is None:
+        yield from walk_files(root, patterns, default_exclude=False)
+        return
+    keep_dir: Dict[str, bool] = {"": True}
+
+    def kept(folder: str) -> bool:
+        if folder not in keep_dir:
+            parent, _, name = folder.rpartition("/")
+            path = root / folder
+            keep_dir[folder] = kept(parent) and not (
+                name in ALWAYS_SKIPPED_DIRS or (path / "pyvenv.cfg").exists()
+                or _excluded(path, patterns))
+        return keep_dir[folder]
+
+    for entry in listing:
+        if entry.endswith("/"):  # a nested repository that git does not descend into
+            folder = entry.rstrip("/")
+            if kept(folder):
+                yield from _files_under(root / folder, patterns, respect_gitignore)
+            continue
+        folder = entry.rpartition("/")[0]
+        path = root / entry
+        if kept(folder) and not _excluded(path, patterns) and path.is_file():
             yield path
 
 
-def walk_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
-    """Every file under ``root`` outside skipped and excluded folders, in sorted order."""
+def _git(args: Sequence[str], cwd: Path, stdin: Optional[bytes] = None
+         ) -> Optional[subprocess.CompletedProcess]:
+    try:
+        return subprocess.run(["git", *args], cwd=str(cwd), input=stdin, capture_output=True,
+                              check=False)
+    except OSError:  # no git on this machine: there are no ignore rules to respect
+        return None
+
+
+def _git_listing(root: Path) -> Optional[List[str]]:
+    """Paths under ``root`` (relative, ``/``-separated) that git does not ignore.
+
+    None when ``root`` is not in a git work tree, or when git ignores ``root`` itself (a
+    folder named explicitly is searched even so, like a file named explicitly).
+    """
+    listed = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], root)
+    if listed is None or listed.returncode != 0:
+        return None
+    entries = [e for e in os.fsdecode(listed.stdout).split("\0") if e]
+    if not entries:
+        ignored = _git(["check-ignore", "-q", "."], root)
+        if ignored is not None and ignored.returncode == 0:
+            return None
+    return sorted(set(entries))
+
+
+def _git_ignored(paths: Sequence[Path]) -> Set[Path]:
+    """Those of ``paths`` that git ignores (never a tracked file)."""
+    ignored: Set[Path] = set()
+    by_folder: Dict[Path, List[Path]] = {}
+    for path in paths:
+        by_folder.setdefault(path.parent, []).append(path)
+    for folder, members in by_folder.items():
+        names = b"".join(os.fsencode(p.name) + b"\0" for p in members)
+        answer = _git(["check-ignore", "-z", "--stdin"], folder, names)
+        if answer is None or answer.returncode not in (0, 1):
+            continue  # not in a work tree
+        hits = {e for e in os.fsdecode(answer.stdout).split("\0") if e}
+        ignored.update(p for p in members if p.name in hits)
+    return ignored
+
+
+def _excluded_anywhere(path: Path, patterns: Sequence[str]) -> bool:
+    """``path`` or one of its folders (below the current folder) matches ``patterns``."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        parts = absolute.relative_to(Path.cwd()).parts
+    except ValueError:
+        parts = absolute.parts[1:]
+    for depth in range(1, len(parts) + 1):
+        partial = Path(*parts[:depth])
+        if (depth < len(parts) and parts[depth - 1] in ALWAYS_SKIPPED_DIRS) or \
+                _excluded(partial, patterns):
+            return True
+    return False
+
+
+def _generated_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return is_generated(handle.read(GENERATED_SCAN_BYTES))
+    except OSError:
+        return False  # unreadable: analysis reports it
+
+
+def walk_files(root: Path, exclude: Sequence[str] = (), *,
+               default_exclude: bool = True) -> Iterator[Path]:
+    """Every file under ``root`` outside skipped and excluded folders, in sorted order.
+
+    ``.gitignore`` is not read here (project detection wants ``.env`` files and the like);
+    :func:`discover` applies it. ``default_exclude=False`` leaves only version-control
+    folders, virtualenvs and ``exclude`` out.
+    """
     root_text = str(root)
     for dirpath, dirnames, filenames in os.walk(root_text):
         if dirpath != root_text and "pyvenv.cfg" in filenames:
@@ -75,7 +195,9 @@ def walk_files(root: Path, exclude: Sequence[str] = ()) -> Iterator[Path]:
             continue
         dirnames[:] = sorted(
             d for d in dirnames
-            if d not in SKIPPED_DIRS and not d.startswith(".") and not d.endswith(".egg-info")
+            if d not in ALWAYS_SKIPPED_DIRS
+            and not (default_exclude and (d in SKIPPED_DIRS or d.startswith(".")
+                                          or d.endswith(".egg-info")))
             and not _excluded(Path(dirpath, d), exclude)
         )
         for name in sorted(filenames):
@@ -96,7 +218,7 @@ def may_have_sites(data: bytes) -> bool:
 
 
 def is_generated(data: bytes) -> bool:
-    return GENERATED_MARKER in data[:2048]
+    return GENERATED_MARKER in data[:GENERATED_SCAN_BYTES]
 
 
 def decode(path: Path, data: bytes) -> SourceFile:
@@ -136,6 +258,7 @@ def write_atomic(path: Path, data: bytes, expected_original: Optional[bytes] = N
             raise ReadError(exc.strerror or str(exc)) from None
         if current != expected_original:
             raise ReadError("changed since it was analysed; not written")
+    path = Path(os.path.realpath(path))  # through a symlink, not over it
     mode = path.stat().st_mode
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".flushguard")
     try:

@@ -1,13 +1,24 @@
-"""Renderers: findings as text or JSON, fixes as unified diffs, the run summary."""
+"""Renderers: findings as text, JSON, SARIF or GitHub annotations; fixes as diffs; the summary.
+
+Nothing here prints or writes: every function returns the text, and the command line
+decides where it goes. Every list comes out in a fixed order (paths, then lines), whatever
+order the engine produced it in.
+"""
 
 from __future__ import annotations
 
 import difflib
 import json
-from typing import Dict, Iterable, List, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from codemods.engine import FileOutcome, RunResult
-from codemods.types import Finding
+from codemods.types import Finding, Fix
+
+# --------------------------------------------------------------------------
+# Findings
+# --------------------------------------------------------------------------
 
 
 def finding_line(finding: Finding) -> str:
@@ -16,7 +27,7 @@ def finding_line(finding: Finding) -> str:
 
 
 def render_text(findings: Iterable[Finding]) -> str:
-    return "".join(finding_line(f) + "\n" for f in findings)
+    return "".join(finding_line(f) + "\n" for f in sorted(findings, key=lambda f: f.sort_key))
 
 
 def finding_json(finding: Finding) -> Dict[str, object]:
@@ -41,8 +52,8 @@ def finding_json(finding: Finding) -> Dict[str, object]:
 
 
 def render_json(result: RunResult) -> str:
-    findings = [finding_json(f) for f in result.findings]
-    errors = [{"path": o.display, "message": o.error} for o in result.errors]
+    findings = [finding_json(f) for f in sorted(result.findings, key=lambda f: f.sort_key)]
+    errors = [{"path": o.display, "message": o.error} for o in _sorted(result.errors)]
     document = {
         "version": 1,
         "findings": findings,
@@ -76,14 +87,253 @@ def summary_counts(result: RunResult) -> Dict[str, object]:
     }
 
 
-def unified_diff(outcome: FileOutcome) -> str:
-    """A patch that ``git apply`` and ``patch -p1`` accept, paths relative to the current folder."""
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(findings: Iterable[Finding]) -> str:
+    """GitHub Actions workflow commands: one ``::error`` (``::warning`` if possible) per finding."""
+    lines = []
+    for f in sorted(findings, key=lambda f: f.sort_key):
+        level = "warning" if f.certainty == "possible" else "error"
+        properties = (f"file={_escape_property(f.path)},line={f.line},col={f.column},"
+                      f"title={_escape_property(f.code)}")
+        lines.append(f"::{level} {properties}::{_escape_data(f.message)}\n")
+    return "".join(lines)
+
+
+def render_sarif(result: RunResult, version: str, base_uri: str) -> str:
+    """SARIF 2.1.0: one run, every rule described, each finding with the fix as replacements.
+
+    ``base_uri`` (a ``file://`` URI ending in ``/``) is what the relative paths of the
+    findings are relative to (the current folder). A fix that was computed but is not
+    applied without ``--unsafe-fixes`` has no replacements to show; its statement is in
+    the result's ``properties.fix``.
+    """
+    from codemods.rules import RULES, markdown
+
+    rule_index = {rule.code: i for i, rule in enumerate(RULES)}
+    rules = [{
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": _plain(rule.what)},
+        "help": {"text": _plain(rule.fix), "markdown": markdown(rule)},
+        "defaultConfiguration": {"level": "error"},
+    } for rule in RULES]
+    results = []
+    for outcome in _sorted(result.outcomes):
+        edits = fix_changes(outcome)
+        for finding in sorted(outcome.findings, key=lambda f: f.sort_key):
+            entry: Dict[str, object] = {
+                "ruleId": finding.code,
+                "level": "warning" if finding.certainty == "possible" else "error",
+                "message": {"text": finding.message},
+                "locations": [_location(finding.path, {"startLine": finding.line,
+                                                       "startColumn": finding.column})],
+                "properties": {
+                    "object": finding.object,
+                    "model": finding.model,
+                    "attributes": list(finding.attributes),
+                    "certainty": finding.certainty,
+                    "function": finding.function,
+                    "site": {"line": finding.site.line, "kind": finding.site.kind,
+                             "session": finding.site.session},
+                    "fix": None if finding.fix is None else {
+                        "applicability": finding.fix.applicability, "line": finding.fix.line,
+                        "text": finding.fix.text},
+                },
+            }
+            if finding.code in rule_index:
+                entry["ruleIndex"] = rule_index[finding.code]
+            changes = edits.get(fix_id(finding.fix)) if finding.fix is not None else None
+            if changes:
+                entry["fixes"] = [_sarif_fix(outcome, finding.fix, changes)]
+            results.append(entry)
+    notifications = [{
+        "level": "error",
+        "message": {"text": outcome.error},
+        "locations": [_location(outcome.display, None)],
+    } for outcome in _sorted(result.errors)]
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "flushguard", "version": version, "rules": rules}},
+            "originalUriBaseIds": {"%SRCROOT%": {"uri": base_uri}},
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{"executionSuccessful": not notifications,
+                             "toolExecutionNotifications": notifications}],
+            "results": results,
+        }],
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _location(path: str, region: Optional[Dict[str, int]]) -> Dict[str, object]:
+    physical: Dict[str, object] = {"artifactLocation": {"uri": _uri(path), "uriBaseId": "%SRCROOT%"}}
+    if region is not None:
+        physical["region"] = region
+    return {"physicalLocation": physical}
+
+
+def _uri(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def _sarif_fix(outcome: FileOutcome, fix: Fix, changes: Sequence["Change"]) -> Dict[str, object]:
     old = outcome.old_text.splitlines(keepends=True)
-    new = outcome.new_text.splitlines(keepends=True)
+    offsets = [0]
+    for line in old:
+        offsets.append(offsets[-1] + len(line))
+    replacements = [{
+        "deletedRegion": {"charOffset": offsets[c.start], "charLength": offsets[c.end] - offsets[c.start]},
+        "insertedContent": {"text": "".join(c.lines)},
+    } for c in changes]
+    return {
+        "description": {"text": f"Insert `{fix.text.splitlines()[0]}` after line {fix.line}"
+                                + (" (unsafe)" if fix.applicability == "unsafe" else "")},
+        "artifactChanges": [{"artifactLocation": {"uri": _uri(outcome.display), "uriBaseId": "%SRCROOT%"},
+                             "replacements": replacements}],
+    }
+
+
+def _plain(markdown: str) -> str:
+    return " ".join(markdown.split())
+
+
+def _sorted(outcomes: Iterable[FileOutcome]) -> List[FileOutcome]:
+    return sorted(outcomes, key=lambda o: o.display)
+
+
+# --------------------------------------------------------------------------
+# Changes: the fixed text, cut into the pieces that each fix inserted
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """Old lines ``[start, end)`` (0-based) replaced by ``lines``, as one reviewable piece.
+
+    ``fix`` is the fix whose statement this piece inserts; None for a piece that serves
+    the fixes of its file (an import the statements need).
+    """
+
+    start: int
+    end: int
+    lines: Tuple[str, ...]
+    fix: Optional[Fix] = None
+
+
+def statement_key(text: str) -> str:
+    """A statement's text with line endings and surrounding blank lines made uniform."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
+
+
+def _statements(lines: Sequence[str]) -> List[List[str]]:
+    """Inserted lines cut where a line starts at the block's own indentation."""
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    pieces: List[List[str]] = []
+    for line in lines:
+        starts = line.strip() and len(line) - len(line.lstrip()) <= indent
+        if starts or not pieces:
+            pieces.append([line])
+        else:
+            pieces[-1].append(line)
+    return pieces
+
+
+def _dedented(lines: Sequence[str]) -> str:
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    return statement_key("".join(line[indent:] if line[:indent].isspace() else line.lstrip()
+                           for line in lines))
+
+
+def fix_id(fix: Fix) -> Tuple[str, int]:
+    """What tells two fixes apart: the statement and the line it follows (one fix may serve
+    several findings, and one statement may be inserted at several places)."""
+    return statement_key(fix.text), fix.line
+
+
+def split_changes(old_text: str, new_text: str, fixes: Iterable[Fix]) -> Optional[List[Change]]:
+    """The difference between the texts as pieces, one per inserted fix statement.
+
+    A piece that inserts a known fix's statement carries that fix (the same statement at
+    several places goes to the fixes in line order); a piece that contains no fix statement
+    (an import) supports them. Returns None when the difference cannot be cut that way (a
+    piece mixes a fix statement with other edits): the file is then one piece to take or
+    leave whole.
+    """
+    by_text: Dict[str, List[Fix]] = {}
+    for fix in sorted({fix_id(f): f for f in fixes}.values(), key=lambda f: f.line):
+        by_text.setdefault(statement_key(fix.text), []).append(fix)
+    first_lines = {text.splitlines()[0].strip() for text in by_text}
+    old = old_text.splitlines(keepends=True)
+    new = new_text.splitlines(keepends=True)
+    changes: List[Change] = []
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        pieces = _statements(new[j1:j2]) if tag == "insert" else [new[j1:j2]]
+        for piece in pieces:
+            waiting = by_text.get(_dedented(piece), []) if tag == "insert" else []
+            fix = waiting.pop(0) if waiting else None
+            if fix is None and any(line.strip() in first_lines for line in piece):
+                return None
+            changes.append(Change(i1, i2, tuple(piece), fix))
+    return changes
+
+
+def apply_changes(old_text: str, changes: Sequence[Change]) -> str:
+    """``old_text`` with ``changes`` (pieces of one :func:`split_changes`) applied."""
+    old = old_text.splitlines(keepends=True)
+    out: List[str] = []
+    position = 0
+    for change in sorted(changes, key=lambda c: c.start):  # stable: same-place pieces keep order
+        out.extend(old[position:change.start])
+        out.extend(change.lines)
+        position = max(position, change.end)
+    out.extend(old[position:])
+    return "".join(out)
+
+
+def fix_changes(outcome: FileOutcome) -> Dict[Tuple[str, int], List[Change]]:
+    """For each applied fix of a changed file (by :func:`fix_id`), the pieces that make it
+    whole: its own statement and the imports it needs."""
+    if not outcome.changed:
+        return {}
+    fixes = {f.fix for f in outcome.findings if f.fix is not None}
+    pieces = split_changes(outcome.old_text, outcome.new_text, fixes)
+    if pieces is None:
+        whole = [Change(0, len(outcome.old_text.splitlines()), tuple(outcome.new_text.splitlines(True)))]
+        return {fix_id(fix): whole for fix in fixes}
+    support = [c for c in pieces if c.fix is None]
+    return {fix_id(c.fix): [c, *support] for c in pieces if c.fix is not None}
+
+
+# --------------------------------------------------------------------------
+# Diffs
+# --------------------------------------------------------------------------
+
+
+def text_diff(display: str, old_text: str, new_text: str, context: int = 3) -> str:
+    """A patch that ``git apply`` and ``patch -p1`` accept, paths relative to the current folder."""
+    old = old_text.splitlines(keepends=True)
+    new = new_text.splitlines(keepends=True)
+    # GNU patch takes a name up to the first blank unless a tab ends it (GNU diff writes a tab
+    # and a date there); git apply accepts the tab too.
+    end = "\t" if any(c.isspace() for c in display) else ""
     lines: List[str] = []
-    for line in difflib.unified_diff(old, new, f"a/{outcome.display}", f"b/{outcome.display}"):
+    for line in difflib.unified_diff(old, new, f"a/{display}{end}", f"b/{display}{end}", n=context):
         if line.startswith(("---", "+++")):
-            lines.append(line.rstrip("\r\n") + "\n")
+            lines.append(line.rstrip("\r\n") + "\n")  # a CRLF file's header lines stay LF
             continue
         if not line.endswith(("\n", "\r")):
             lines.append(line + "\n\\ No newline at end of file\n")
@@ -92,8 +342,33 @@ def unified_diff(outcome: FileOutcome) -> str:
     return "".join(lines)
 
 
+def unified_diff(outcome: FileOutcome) -> str:
+    return text_diff(outcome.display, outcome.old_text, outcome.new_text)
+
+
 def render_diff(outcomes: Sequence[FileOutcome]) -> str:
-    return "".join(unified_diff(o) for o in outcomes if o.changed)
+    return "".join(unified_diff(o) for o in _sorted(outcomes) if o.changed)
+
+
+_DIFF_COLORS = (("+++", "\x1b[1m"), ("---", "\x1b[1m"), ("@@", "\x1b[36m"), ("+", "\x1b[32m"),
+                ("-", "\x1b[31m"), ("\\", "\x1b[2m"))
+_RESET = "\x1b[0m"
+
+
+def colorize_diff(diff: str) -> str:
+    """ANSI colors for a terminal: headers bold, hunk ranges cyan, removals red, additions green."""
+    out = []
+    for line in diff.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body):]
+        color = next((c for prefix, c in _DIFF_COLORS if body.startswith(prefix)), None)
+        out.append(f"{color}{body}{_RESET}{ending}" if color else line)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------
+# The summary
+# --------------------------------------------------------------------------
 
 
 def plural(count: int, word: str) -> str:
@@ -116,3 +391,9 @@ def summary_line(result: RunResult, seconds: float, changed: int = 0, verb: str 
     if errors:
         parts.append(plural(errors, "error"))
     return "; ".join(parts) + f" (scanned {plural(result.scanned, 'file')} in {seconds:.1f} s)"
+
+
+def file_uri(folder: Path) -> str:
+    """``folder`` as the ``file://`` URI that SARIF's relative paths start from."""
+    uri = folder.resolve().as_uri()
+    return uri if uri.endswith("/") else uri + "/"

@@ -1,0 +1,241 @@
+"""The fixes as one commit on a new branch, built from a committed revision (GitPython).
+
+Nothing the user has is touched: not the working tree, not the index, not HEAD or the
+branch checked out. The base revision's files are read from the object database into a
+temporary folder, analysed there like any project, and the fixed files go back in as
+blobs; the tree is written through a temporary index file (``GIT_INDEX_FILE``), the commit
+with ``commit-tree``, and the branch with ``update-ref``. A dirty tree, untracked files,
+a linked worktree or a subfolder make no difference.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from codemods.engine import ROOT_MARKERS, RunResult
+from codemods.types import Finding
+
+DEFAULT_NAME = "flushguard/refresh-after-flush"
+
+_SYMLINK = 0o120000
+_EXECUTABLE = 0o100755
+
+#: ``analyse(paths, cwd, root)``: the run over the base revision's files, laid out in a
+#: temporary folder; paths show relative to ``cwd``, and ``root`` is the project.
+Analyse = Callable[[Sequence[Path], Path, Path], RunResult]
+
+
+class BranchError(Exception):
+    """A mistake the user can fix (no repository, unknown revision, branch exists...)."""
+
+
+@dataclass(frozen=True)
+class BranchResult:
+    name: str
+    base: str
+    base_commit: str
+    #: The new commit, or None when there was nothing to fix.
+    commit: Optional[str]
+    result: RunResult
+    #: The findings whose fixes the commit holds, in path and line order.
+    fixed: Tuple[Finding, ...]
+    #: Changed files, relative to the repository's top.
+    paths: Tuple[str, ...]
+
+
+def commit_fixes(paths: Sequence[Path], analyse: Analyse, name: str = DEFAULT_NAME,
+                 base: str = "HEAD", force: bool = False,
+                 cwd: Optional[Path] = None) -> BranchResult:
+    """Fix the base revision's files under ``paths`` and commit them on branch ``name``.
+
+    ``paths`` are as the user typed them, relative to ``cwd``. Raises BranchError for
+    anything the user can fix; the repository is unchanged then. When nothing needs a
+    fix no commit and no branch is made (``commit`` is None).
+    """
+    import git
+
+    cwd = Path(os.path.abspath(cwd or Path.cwd()))
+    try:
+        repo = git.Repo(cwd, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise BranchError("not inside a git repository") from None
+    with repo:
+        if repo.bare or repo.working_tree_dir is None:
+            raise BranchError("a bare repository has no working tree to run in")
+        top = Path(os.path.abspath(repo.working_tree_dir))
+        _inside(cwd, top)
+        ref = _check_name(repo, name, force)
+        base_commit = _resolve(repo, base)
+        with tempfile.TemporaryDirectory(prefix="flushguard-branch-") as folder:
+            tree_root = Path(folder)
+            _materialize(repo, base_commit, tree_root)
+            # The copy's top is a project's top, as the checkout's is: configuration and
+            # project detection stop here instead of climbing into the temporary folder's parents.
+            (tree_root / ".git").mkdir(exist_ok=True)
+            targets = []
+            for given in paths or [Path(".")]:
+                relative = _inside(Path(os.path.abspath(cwd / given)), top)
+                target = tree_root / relative
+                if not target.exists():
+                    raise BranchError(f"{given}: not in {base} ({base_commit[:12]})")
+                targets.append(target)
+            # Paths show relative to the repository's top, as in the commit message.
+            result = analyse(targets, tree_root, _project_root(targets[0], tree_root))
+            changed = [o for o in result.outcomes if o.changed and o.new_data is not None]
+            fixed = tuple(sorted(
+                (f for o in changed for f in o.findings if f.fix is not None
+                 and (f.fix.applicability == "safe" or result.settings.unsafe_fixes)),
+                key=lambda f: f.sort_key))
+            entries = []
+            for outcome in changed:
+                relative_path = outcome.path.resolve().relative_to(tree_root.resolve()).as_posix()
+                entries.append((relative_path, outcome.new_data))
+        if not entries:
+            return BranchResult(name, base, base_commit, None, result, (), ())
+        message = _message(base, base_commit, fixed, result, [p for p, _ in entries])
+        try:
+            commit = _commit(repo, base_commit, entries, message)
+            repo.git.update_ref("-m", f"flushguard: fixes on {base}", ref, commit,
+                                _current(repo, ref) or "")
+        except git.GitCommandError as exc:  # no identity configured, a lock held, a hook...
+            raise BranchError(f"git {exc.command[1] if len(exc.command) > 1 else ''} failed: "
+                              f"{_git_message(exc)}") from None
+        return BranchResult(name, base, base_commit, commit, result, fixed,
+                            tuple(sorted(p for p, _ in entries)))
+
+
+def _inside(path: Path, top: Path) -> Path:
+    try:
+        return path.relative_to(top)
+    except ValueError:
+        # A symlinked checkout: compare real paths.
+        try:
+            return path.resolve().relative_to(top.resolve())
+        except ValueError:
+            raise BranchError(f"{path}: outside the repository at {top}") from None
+
+
+def _git_message(exc) -> str:
+    text = exc.stderr.strip() if isinstance(exc.stderr, str) else str(exc)
+    text = text.removeprefix("stderr:").strip().strip("'").strip()
+    return " ".join(text.split()) or f"exit status {exc.status}"
+
+
+def _current(repo, ref: str) -> Optional[str]:
+    import git
+
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", ref)
+    except git.GitCommandError:
+        return None
+
+
+def _check_name(repo, name: str, force: bool) -> str:
+    """``refs/heads/NAME`` once NAME is a valid branch name that may be (re)written."""
+    import git
+
+    try:
+        repo.git.check_ref_format("--branch", name)
+    except git.GitCommandError:
+        raise BranchError(f"'{name}' is not a valid branch name") from None
+    ref = f"refs/heads/{name}"
+    if _current(repo, ref) is None:
+        return ref
+    if not force:
+        raise BranchError(f"branch '{name}' already exists (use --force to replace it)")
+    listing = repo.git.worktree("list", "--porcelain")
+    if f"branch {ref}" in listing.splitlines():
+        raise BranchError(f"branch '{name}' is checked out; flushguard never moves a checked-out "
+                          "branch, even with --force")
+    return ref
+
+
+def _resolve(repo, base: str) -> str:
+    import git
+
+    try:
+        return repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}")
+    except git.GitCommandError:
+        raise BranchError(f"unknown revision '{base}' (no commit by that name)") from None
+
+
+def _materialize(repo, commit: str, folder: Path) -> None:
+    """Write the committed files of ``commit`` under ``folder``, byte for byte (no filters)."""
+    for item in repo.commit(commit).tree.traverse():
+        if item.type != "blob" or item.mode == _SYMLINK:
+            continue  # folders come with their files; links could point out of the copy
+        target = folder / item.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as handle:
+            stream = item.data_stream
+            while chunk := stream.read(1 << 20):
+                handle.write(chunk)
+        if item.mode == _EXECUTABLE:
+            os.chmod(target, 0o755)
+
+
+def _project_root(start: Path, top: Path) -> Path:
+    """The nearest folder from ``start`` up to ``top`` that looks like a project's root."""
+    folder = start if start.is_dir() else start.parent
+    while True:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+        if folder == top or folder.parent == folder:
+            return top
+        folder = folder.parent
+
+
+def _commit(repo, base_commit: str, entries: Sequence[Tuple[str, bytes]], message: str) -> str:
+    """A commit of ``base_commit``'s tree with ``entries`` replaced; nothing else is written."""
+    from gitdb import IStream
+
+    modes = {}
+    base_tree = repo.commit(base_commit).tree
+    for path, _ in entries:
+        modes[path] = base_tree[path].mode
+    with tempfile.TemporaryDirectory(prefix="flushguard-index-") as folder:
+        env = {"GIT_INDEX_FILE": str(Path(folder, "index"))}
+        repo.git.read_tree(base_commit, env=env)
+        cacheinfo: List[str] = []
+        for path, data in entries:
+            blob = repo.odb.store(IStream("blob", len(data), io.BytesIO(data)))
+            cacheinfo += ["--cacheinfo", f"{modes[path]:o},{blob.hexsha.decode()},{path}"]
+        repo.git.update_index(*cacheinfo, env=env)
+        tree = repo.git.write_tree(env=env)
+    return repo.git.commit_tree(tree, "-p", base_commit, "-m", message)
+
+
+def _message(base: str, base_commit: str, fixed: Sequence[Finding], result: RunResult,
+             paths: Sequence[str]) -> str:
+    """Summary line, then every fix: ``path:line CODE object: attributes``."""
+    statements = {(f.path, f.fix.line, f.fix.text) for f in fixed if f.fix is not None}
+    count = len(statements)
+    files = len(paths)
+    summary = (f"Refresh objects read after flush/commit ({count} fix{'es' if count != 1 else ''} "
+               f"in {files} file{'s' if files != 1 else ''})")
+    lines = [
+        summary,
+        "",
+        "flushguard inserted the refreshes that keep these reads from raising MissingGreenlet",
+        f"(async SQLAlchemy), on {base} ({base_commit[:12]}):",
+        "",
+    ]
+    # One line per read: the findings of one read (one per attribute) share it.
+    grouped: Dict[Tuple[str, int, str, str, str, int], List[str]] = {}
+    for finding in fixed:
+        assert finding.fix is not None
+        key = (finding.path, finding.line, finding.code, finding.object, finding.model, finding.fix.line)
+        names = grouped.setdefault(key, [])
+        names.extend(a for a in finding.attributes if a not in names)
+    for (path, line, code, obj, model, after), names in grouped.items():
+        lines.append(f"- {path}:{line} {code} {obj} ({model}): {', '.join(names)}; "
+                     f"refreshed after line {after}")
+    settings = result.settings
+    lines += ["", f"Backend: {settings.backend} ({settings.backend_source}); "
+                  f"SQLAlchemy {settings.sqlalchemy} ({settings.sqlalchemy_source})."]
+    return "\n".join(lines) + "\n"
