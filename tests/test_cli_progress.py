@@ -1,0 +1,81 @@
+"""The progress bar: on stderr when it is a terminal (a pseudo-terminal here), never in a pipe."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from clikit import MODELS, REQUIREMENTS, TWO_FIXES, environment, script
+
+#: Enough files that a run outlasts the bar's half-second delay on any machine we run on.
+FILES = 120
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("many")
+    (root / "app").mkdir()
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "models.py").write_text(MODELS)
+    for number in range(FILES):
+        (root / "app" / f"service_{number:03}.py").write_text(TWO_FIXES)
+    (root / "requirements.txt").write_text(REQUIREMENTS)
+    return root
+
+
+def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, bytes]:
+    """(exit code, stdout from a pipe, everything written to the terminal that is stderr)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([*script(), *args], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=terminal, stdin=subprocess.DEVNULL, env=environment())
+    os.close(terminal)
+    seen = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([controller], [], [], 60)
+            if not ready:
+                process.kill()
+                raise AssertionError("no output from flushguard for 60 s")
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal's other end closed: the process is done with it
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(controller)
+    stdout = process.stdout.read().decode() if process.stdout else ""
+    return process.wait(timeout=60), stdout, bytes(seen)
+
+
+def test_a_long_run_shows_a_bar_on_a_terminal_and_erases_it(many: Path) -> None:
+    code, stdout, terminal = run_on_a_terminal("check", ".", cwd=many)
+    assert code == 1
+    assert b"flushguard: analysing [" in terminal and b"#" in terminal
+    # The bar is erased before the summary, which ends the terminal's output on its own line.
+    last = terminal.rsplit(b"\r\x1b[K", 1)[1]
+    assert last.startswith(b"240 findings in 120 files") and b"\x1b" not in last
+    # The payload went to the pipe, untouched by the bar.
+    assert "\x1b" not in stdout and "\r" not in stdout and len(stdout.splitlines()) == 2 * FILES
+
+
+def test_no_progress_and_quiet_keep_the_terminal_clean(many: Path) -> None:
+    _, _, terminal = run_on_a_terminal("check", "--no-progress", ".", cwd=many)
+    assert b"analysing" not in terminal and b"\x1b" not in terminal
+    assert terminal.startswith(b"240 findings in 120 files")
+    code, _, terminal = run_on_a_terminal("check", "--quiet", ".", cwd=many)
+    assert (code, terminal) == (1, b"")
+
+
+def test_a_pipe_never_gets_escape_codes(many: Path) -> None:
+    done = subprocess.run([*script(), "check", "."], cwd=many, capture_output=True,
+                          env=environment(), timeout=120)
+    assert done.returncode == 1
+    assert b"\x1b" not in done.stderr and b"\r" not in done.stderr
+    assert done.stderr.startswith(b"240 findings in 120 files")
