@@ -162,3 +162,13 @@ def test_outside_a_repository_branch_is_an_error(tmp_path: Path) -> None:
     result = flushguard("branch", cwd=project, env={"GIT_CEILING_DIRECTORIES": str(tmp_path)})
     assert result.returncode == 2
     assert "not inside a git repository" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_path_missing_from_the_base_and_stdin_are_errors(repo: Path) -> None:
+    (repo / "app" / "new.py").write_text(SERVICE)  # on disk, not committed
+    before = state(repo)
+    missing = flushguard("branch", "app/new.py", cwd=repo)
+    assert missing.returncode == 2 and "app/new.py: not in HEAD" in missing.stderr
+    piped = flushguard("branch", "-", cwd=repo, input=SERVICE)
+    assert piped.returncode == 2 and "stdin" in piped.stderr
+    assert state(repo) == before
