@@ -35,10 +35,13 @@ def _common(func):
         click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
         click.option("--backend", type=click.Choice(BACKEND_CHOICES), default=None,
                      help="Database backend (default: detected from the project)."),
-        click.option("--sqlalchemy", "sqlalchemy_version", type=click.Choice(["1.4", "2"]), default=None,
-                     help="SQLAlchemy major version (default: detected from requirements/lock files)."),
+        click.option("--sqlalchemy", "sqlalchemy_version", type=click.Choice(["1.4", "2"]),
+                     default=None,
+                     help="SQLAlchemy major version (default: detected from requirements/lock "
+                          "files)."),
         click.option("--expire-on-commit/--no-expire-on-commit", default=None,
-                     help="Whether commit() expires objects (default: detected from the session factory)."),
+                     help="Whether commit() expires objects (default: detected from the session "
+                          "factory)."),
         click.option("--session-name", multiple=True,
                      help="Extra name of an expression holding an AsyncSession (repeatable)."),
         click.option("--select", multiple=True, help="Only these rule codes (prefixes)."),
@@ -50,7 +53,8 @@ def _common(func):
         click.option("--include-generated", is_flag=True, default=None,
                      help="Also analyse files marked @generated."),
         click.option("--force-exclude", is_flag=True,
-                     help="Apply exclusions and .gitignore to files named on the command line too."),
+                     help="Apply exclusions and .gitignore to files named on the command line "
+                          "too."),
         click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
                      default=None, help="Read [tool.flushguard] from this file."),
         click.option("--unsafe-fixes", is_flag=True, default=None,
@@ -58,7 +62,8 @@ def _common(func):
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                      help="Worker processes (default: one per core)."),
         click.option("--stdin-filename", type=click.Path(path_type=Path), default=None,
-                     help=f"With PATH '-': where the source on stdin lives (default: {DEFAULT_STDIN_FILENAME})."),
+                     help="With PATH '-': where the source on stdin lives "
+                          f"(default: {DEFAULT_STDIN_FILENAME})."),
         click.option("--quiet", "-q", is_flag=True, help="Print no summary and no progress."),
         click.option("--no-progress", is_flag=True, help="Never show the progress bar."),
     ]
@@ -69,7 +74,8 @@ def _common(func):
 
 def _color_option(func):
     return click.option("--color", type=click.Choice(COLOR_CHOICES), default=None,
-                        help="Color the diff: auto (only on a terminal, the default), always, never.")(func)
+                        help="Color the diff: auto (only on a terminal, the default), always, "
+                             "never.")(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -215,7 +221,7 @@ def _is_terminal(stream: IO) -> bool:
 
 
 def _use_color(choice: Optional[str], settings: Settings, stream: IO) -> bool:
-    """``--color`` over ``color =`` in the configuration; ``auto`` means a terminal, without NO_COLOR."""
+    """``--color`` over ``color =`` in the configuration; ``auto``: a terminal, without NO_COLOR."""
     choice = choice or settings.color or "auto"
     if choice == "auto":
         return _is_terminal(stream) and not os.environ.get("NO_COLOR")
@@ -335,7 +341,8 @@ def fix(color: Optional[str], interactive: bool, **options) -> None:
 _PROMPT = "Apply? [y]es, [n]o, [a]ll, [q]uit "
 
 
-def _review(outcomes: Sequence[FileOutcome], color: bool) -> Tuple[List[Tuple[FileOutcome, bytes]], set]:
+def _review(outcomes: Sequence[FileOutcome],
+            color: bool) -> Tuple[List[Tuple[FileOutcome, bytes]], set]:
     """Ask about each fix; return the files to write (with their new bytes) and the
     statements applied. Granularity: one question per inserted refresh statement (the
     imports a file's fixes need go with the first one taken); a file whose change cannot
@@ -363,8 +370,8 @@ def _review(outcomes: Sequence[FileOutcome], color: bool) -> Tuple[List[Tuple[Fi
             answer = line.strip().lower()[:1]
             if answer in ("y", "n", "a", "q"):
                 return answer
-            click.echo("Answer y (apply this fix), n (skip it), a (apply it and every fix after it) "
-                       "or q (skip it and every fix after it).")
+            click.echo("Answer y (apply this fix), n (skip it), a (apply it and every fix after "
+                       "it) or q (skip it and every fix after it).")
 
     for outcome in outcomes:
         fixes = {f.fix for f in outcome.findings if f.fix is not None}
@@ -382,7 +389,8 @@ def _review(outcomes: Sequence[FileOutcome], color: bool) -> Tuple[List[Tuple[Fi
         for findings, piece in questions:
             if not take_all:
                 shown = piece if piece is None else piece + (support if not taken else [])
-                text = outcome.new_text if shown is None else report.apply_changes(outcome.old_text, shown)
+                text = (outcome.new_text if shown is None
+                        else report.apply_changes(outcome.old_text, shown))
                 answer = ask(findings, report.text_diff(outcome.display, outcome.old_text, text))
                 if answer == "q":
                     return _finish(plan, outcome, taken, support, applied), applied
@@ -524,7 +532,8 @@ class _Progress:
     def __enter__(self) -> "_Progress":
         if self.stream is not None:
             self.started = time.monotonic()
-            self.thread = threading.Thread(target=self._loop, name="flushguard-progress", daemon=True)
+            self.thread = threading.Thread(target=self._loop, name="flushguard-progress",
+                                           daemon=True)
             self.thread.start()
         return self
 

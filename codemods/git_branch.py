@@ -229,7 +229,8 @@ def _message(base: str, base_commit: str, fixed: Sequence[Finding], result: RunR
     grouped: Dict[Tuple[str, int, str, str, str, int], List[str]] = {}
     for finding in fixed:
         assert finding.fix is not None
-        key = (finding.path, finding.line, finding.code, finding.object, finding.model, finding.fix.line)
+        key = (finding.path, finding.line, finding.code, finding.object, finding.model,
+               finding.fix.line)
         names = grouped.setdefault(key, [])
         names.extend(a for a in finding.attributes if a not in names)
     for (path, line, code, obj, model, after), names in grouped.items():

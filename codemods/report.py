@@ -42,7 +42,8 @@ def finding_json(finding: Finding) -> Dict[str, object]:
         "object": finding.object,
         "model": finding.model,
         "attributes": list(finding.attributes),
-        "site": {"line": finding.site.line, "kind": finding.site.kind, "session": finding.site.session},
+        "site": {"line": finding.site.line, "kind": finding.site.kind,
+                 "session": finding.site.session},
         "fix": None if finding.fix is None else {
             "applicability": finding.fix.applicability,
             "line": finding.fix.line,
@@ -175,7 +176,8 @@ def render_sarif(result: RunResult, version: str, base_uri: str) -> str:
 
 
 def _location(path: str, region: Optional[Dict[str, int]]) -> Dict[str, object]:
-    physical: Dict[str, object] = {"artifactLocation": {"uri": _uri(path), "uriBaseId": "%SRCROOT%"}}
+    physical: Dict[str, object] = {"artifactLocation": {"uri": _uri(path),
+                                                        "uriBaseId": "%SRCROOT%"}}
     if region is not None:
         physical["region"] = region
     return {"physicalLocation": physical}
@@ -193,14 +195,17 @@ def _sarif_fix(outcome: FileOutcome, fix: Fix, changes: Sequence["Change"]) -> D
     for line in old:
         offsets.append(offsets[-1] + len(line))
     replacements = [{
-        "deletedRegion": {"charOffset": offsets[c.start], "charLength": offsets[c.end] - offsets[c.start]},
+        "deletedRegion": {"charOffset": offsets[c.start],
+                          "charLength": offsets[c.end] - offsets[c.start]},
         "insertedContent": {"text": "".join(c.lines)},
     } for c in changes]
     return {
         "description": {"text": f"Insert `{fix.text.splitlines()[0]}` after line {fix.line}"
                                 + (" (unsafe)" if fix.applicability == "unsafe" else "")},
-        "artifactChanges": [{"artifactLocation": {"uri": _uri(outcome.display), "uriBaseId": "%SRCROOT%"},
-                             "replacements": replacements}],
+        "artifactChanges": [{
+            "artifactLocation": {"uri": _uri(outcome.display), "uriBaseId": "%SRCROOT%"},
+            "replacements": replacements,
+        }],
     }
 
 
@@ -312,7 +317,8 @@ def fix_changes(outcome: FileOutcome) -> Dict[Tuple[str, int], List[Change]]:
     fixes = {f.fix for f in outcome.findings if f.fix is not None}
     pieces = split_changes(outcome.old_text, outcome.new_text, fixes)
     if pieces is None:
-        whole = [Change(0, len(outcome.old_text.splitlines()), tuple(outcome.new_text.splitlines(True)))]
+        whole = [Change(0, len(outcome.old_text.splitlines()),
+                        tuple(outcome.new_text.splitlines(True)))]
         return {fix_id(fix): whole for fix in fixes}
     support = [c for c in pieces if c.fix is None]
     return {fix_id(c.fix): [c, *support] for c in pieces if c.fix is not None}

@@ -17,9 +17,11 @@ REFRESH = 'await session.refresh(user, ["created_at"])'
 def state(worktree: Path) -> dict:
     """Everything branch must leave alone: files (bytes, mode, mtime), index, HEAD, refs."""
     gitdir = Path(git("rev-parse", "--absolute-git-dir", cwd=worktree).strip())
-    common = Path(git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=worktree).strip())
+    common = Path(git("rev-parse", "--path-format=absolute", "--git-common-dir",
+                      cwd=worktree).strip())
     index = (gitdir / "index").read_bytes()  # first: nothing below may refresh it
-    refs = git("--no-optional-locks", "for-each-ref", "--format=%(refname) %(objectname)", cwd=worktree)
+    refs = git("--no-optional-locks", "for-each-ref", "--format=%(refname) %(objectname)",
+               cwd=worktree)
     return {
         "files": snapshot(worktree),
         "index": index,
@@ -34,7 +36,8 @@ def state(worktree: Path) -> dict:
 
 def dirty(root: Path) -> None:
     """A modified tracked file, a staged change and an untracked file."""
-    (root / "app" / "service.py").write_text(SERVICE.replace("email: str", "email: str, extra=None"))
+    service = SERVICE.replace("email: str", "email: str, extra=None")
+    (root / "app" / "service.py").write_text(service)
     (root / "app" / "models.py").write_text((root / "app" / "models.py").read_text() + "# staged\n")
     git("add", "app/models.py", cwd=root)
     (root / "notes.txt").write_text("untracked\n")
@@ -45,8 +48,8 @@ def repo(tmp_path: Path) -> Path:
     return make_project(tmp_path / "my repo", service=TWO_FIXES)  # a path with a space
 
 
-def test_branch_commits_the_fixes_of_the_committed_files_and_touches_nothing(repo: Path,
-                                                                             tmp_path: Path) -> None:
+def test_branch_commits_the_fixes_of_the_committed_files_and_touches_nothing(
+        repo: Path, tmp_path: Path) -> None:
     dirty(repo)
     before = state(repo)
     result = flushguard("branch", cwd=repo)
@@ -60,7 +63,8 @@ def test_branch_commits_the_fixes_of_the_committed_files_and_touches_nothing(rep
     # The committed file is what `fix` makes of the committed (not the dirty) file.
     clean = make_project(tmp_path / "clean", service=TWO_FIXES, repo=False)
     assert flushguard("fix", cwd=clean).returncode == 0
-    assert git("show", f"{NAME}:app/service.py", cwd=repo) == (clean / "app" / "service.py").read_text()
+    fixed = (clean / "app" / "service.py").read_text()
+    assert git("show", f"{NAME}:app/service.py", cwd=repo) == fixed
 
 
 def test_the_commit_message_lists_every_fix(repo: Path) -> None:
@@ -136,7 +140,8 @@ def test_branch_in_a_linked_worktree(repo: Path, tmp_path: Path) -> None:
 
 
 def test_a_file_mode_and_crlf_survive_in_the_commit(tmp_path: Path) -> None:
-    repo = make_project(tmp_path / "p", extra={"app/tool.py": TWO_FIXES.replace("\n", "\r\n").encode()})
+    crlf = TWO_FIXES.replace("\n", "\r\n").encode()
+    repo = make_project(tmp_path / "p", extra={"app/tool.py": crlf})
     os.chmod(repo / "app" / "tool.py", 0o755)
     git("add", ".", cwd=repo)
     git("commit", "-q", "-m", "tool", cwd=repo)
@@ -146,7 +151,8 @@ def test_a_file_mode_and_crlf_survive_in_the_commit(tmp_path: Path) -> None:
     blob = entry.split()[2]
     content = subprocess.run(["git", "cat-file", "blob", blob], cwd=repo, capture_output=True,
                              check=True).stdout
-    assert f"    {REFRESH}\r\n".encode() in content and content.count(b"\r\n") == content.count(b"\n")
+    assert f"    {REFRESH}\r\n".encode() in content
+    assert content.count(b"\r\n") == content.count(b"\n")
 
 
 def test_nothing_to_fix_creates_no_branch(tmp_path: Path) -> None:

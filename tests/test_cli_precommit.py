@@ -29,7 +29,8 @@ def test_check_and_fix_hooks_run_through_pre_commit_try_repo(tmp_path: Path) -> 
     })
     legacy = (project / "legacy" / "old.py").read_bytes()
     done = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "--all-files", "--color", "never"],
+        [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "--all-files",
+         "--color", "never"],
         cwd=project, capture_output=True, text=True, timeout=600,
         env=environment({"PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}),
     )
@@ -40,6 +41,7 @@ def test_check_and_fix_hooks_run_through_pre_commit_try_repo(tmp_path: Path) -> 
     assert "app/service.py:10:38: FG001" in check
     assert "legacy/old.py" not in output  # --force-exclude: named files obey extend-exclude
     assert "files were modified by this hook" in fix
-    assert 'await session.refresh(user, ["created_at"])' in (project / "app" / "service.py").read_text()
+    fixed = (project / "app" / "service.py").read_text()
+    assert 'await session.refresh(user, ["created_at"])' in fixed
     assert (project / "legacy" / "old.py").read_bytes() == legacy
     assert "app/service.py" in git("status", "--porcelain", cwd=project)

@@ -22,7 +22,7 @@ def test_gitignored_files_are_skipped_inside_a_git_repository(tmp_path: Path) ->
     assert "scanned 4 files" in result.stderr
 
 
-def test_a_tracked_file_is_analysed_even_when_a_gitignore_pattern_matches_it(tmp_path: Path) -> None:
+def test_a_tracked_file_is_analysed_even_if_a_gitignore_pattern_matches(tmp_path: Path) -> None:
     root = make_project(tmp_path / "p")
     (root / ".gitignore").write_text("app/service.py\n")
     assert paths_reported(flushguard("check", cwd=root)) == {"app/service.py"}
