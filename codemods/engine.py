@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from codemods import files
-from codemods.types import Finding, ModelIndex, Settings, SiteReport
+from codemods.types import (
+    CallFacts,
+    ConsumerRead,
+    Finding,
+    FlushEffect,
+    ModelIndex,
+    ModuleResult,
+    ReturnedState,
+    Settings,
+    SiteReport,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,8 @@ class FileOutcome:
     original: bytes = b""
     new_data: Optional[bytes] = None
     error: Optional[str] = None
+    #: The core's whole result (cross-function facts included), when the file was analysed.
+    module: Optional[ModuleResult] = None
 
     @property
     def changed(self) -> bool:
@@ -101,13 +113,17 @@ def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
 
 
 def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
-                 display: str) -> FileOutcome:
-    """Read one file and run the codemod on it. Bad input becomes an error value."""
+                 display: str, facts: Optional[CallFacts] = None,
+                 require_sites: bool = True) -> FileOutcome:
+    """Read one file and run the codemod on it. Bad input becomes an error value.
+
+    With ``require_sites`` a file that cannot hold a flush/commit site is not parsed.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileOutcome(path=path, display=display, error=exc.strerror or str(exc))
-    if not files.may_have_sites(data):
+    if require_sites and not files.may_have_sites(data):
         return FileOutcome(path=path, display=display, original=data)
     import libcst  # only for a file that may hold a site: start-up stays cheap
 
@@ -123,7 +139,7 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
     except ValueError:
         relative = path.name
     try:
-        result = analyze_module(source.text, display, index, settings, module_name_for(relative))
+        result = analyze_module(source.text, display, index, settings, module_name_for(relative), facts)
     except libcst.ParserSyntaxError as exc:
         message = str(exc).strip().splitlines()[0]
         return FileOutcome(path=path, display=display, original=data,
@@ -141,7 +157,70 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
     return FileOutcome(
         path=path, display=display, findings=result.findings, sites=result.sites,
         old_text=source.text, new_text=result.new_source, original=data, new_data=new_data,
+        module=result,
     )
+
+
+def build_schemas(root: Path, python_files: Sequence[Path]):
+    """The project's pydantic schemas (what a response model reads), from source alone."""
+    from codemods.schema_index import build_schema_index, may_define_schemas, scan_schemas
+
+    declarations = []
+    for path in python_files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if not may_define_schemas(data):
+            continue
+        import libcst
+
+        try:
+            declarations.extend(scan_schemas(files.decode(path, data).text,
+                                             path.relative_to(root).as_posix()))
+        except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
+            continue
+    return build_schema_index(declarations)
+
+
+def _cross_facts(outcomes: Sequence[FileOutcome]) -> Tuple[Dict[str, ReturnedState],
+                                                           Dict[str, Tuple[FlushEffect, ...]]]:
+    returns: Dict[str, ReturnedState] = {}
+    flushers: Dict[str, List[FlushEffect]] = {}
+    for outcome in outcomes:
+        if outcome.module is None:
+            continue
+        for state in outcome.module.returned:
+            known = returns.get(state.via)
+            if known is None or state.origin == state.via and known.origin != known.via:
+                returns[state.via] = state  # a function's own leftovers win over a callee's
+            elif known.origin == state.origin:
+                merged = dict(known.attributes)
+                for attr, possible in state.attributes:
+                    merged[attr] = merged.get(attr, True) and possible
+                returns[state.via] = ReturnedState(
+                    known.via, known.origin, known.model, tuple(sorted(merged.items())),
+                    known.path, known.line, known.is_list)
+        for effect in outcome.module.flush_effects:
+            flushers.setdefault(effect.function, []).append(effect)
+    return returns, {k: tuple(sorted(set(v), key=lambda e: (e.target, e.kind))) for k, v in flushers.items()}
+
+
+def _needles(qualname: str) -> Tuple[bytes, ...]:
+    """Byte strings a file must contain to call ``qualname``: a method's class and name
+    (``GrantService`` and ``update(``), a function's name."""
+    parts = qualname.split(".")
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return (b"async def", parts[-2].encode(), f".{parts[-1]}(".encode())
+    return (b"async def", f"{parts[-1]}(".encode())
+
+
+def _may_call(path: Path, needles: Sequence[Tuple[bytes, ...]]) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(all(n in data for n in group) for group in needles)
 
 
 def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
@@ -153,12 +232,16 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
 
     The keyword-only arguments are those of :func:`files.discover`.
 
-    ``root`` is the project whose models and settings apply (default: found
-    from the first path).
+    ``root`` is the project whose models, settings and callers apply (default: found
+    from the first path).  The analysis runs in rounds over the project: first every
+    file that flushes; then, knowing which functions return objects with unloaded
+    attributes and which helpers flush the session they are given, those files and
+    every file that calls such a function (their reads are the consumers); last, with
+    the consumers known, the files whose functions they read from.
     """
     root = (root or project_root(paths)).resolve()
-    # One walk of the project serves detection, the model index and, when the
-    # paths are the project itself, the targets.
+    # One walk of the project serves detection, the indexes and, when the paths
+    # are the project itself, the targets.
     discovery = dict(extend_exclude=extend_exclude, include_generated=include_generated,
                      respect_gitignore=respect_gitignore, force_exclude=force_exclude)
     project_files = files.discover([root], exclude, **discovery)
@@ -168,18 +251,69 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
         targets = project_files
     else:
         targets = files.discover(paths, exclude, **discovery)
-    outcomes: List[FileOutcome] = []
     base = cwd or Path.cwd()
-    for path in targets:
-        outcomes.append(analyze_file(path, root, index, settings, files.display_path(path, base)))
+    shown = {path: files.display_path(path, base) for path in set(project_files) | set(targets)}
+
+    def analyse(path: Path, facts: CallFacts, require_sites: bool) -> FileOutcome:
+        return analyze_file(path, root, index, settings, shown[path], facts, require_sites)
+
+    # Round 1: every file that may flush, on its own.
+    schemas = None
+    outcomes: Dict[Path, FileOutcome] = {path: analyse(path, CallFacts(), True)
+                                         for path in shown}
+    returns, flushers = _cross_facts(list(outcomes.values()))
+    if returns or flushers:
+        schemas = build_schemas(root, project_files)
+        # Round 2, repeated while it learns something: the callers of those functions (and
+        # the functions again: a helper that flushes makes its caller's returns unloaded).
+        changed = set(returns) | set(flushers)
+        relevant = {p for p, o in outcomes.items() if o.module is not None}
+        analysed = set(relevant)
+        for _ in range(4):
+            # A changed return or flush effect matters to the files that may call it.
+            needles = sorted({_needles(q) for q in changed})
+            todo = [p for p in outcomes if p in relevant or _may_call(p, needles)]
+            analysed.update(todo)
+            facts = CallFacts(returns=returns, flushers=flushers, schemas=schemas)
+            for path in todo:
+                outcomes[path] = analyse(path, facts, False)
+            new_returns, new_flushers = _cross_facts(list(outcomes.values()))
+            merged_returns = {**returns, **new_returns}
+            merged_flushers = {**flushers, **new_flushers}
+            changed = {k for k, v in merged_returns.items() if returns.get(k) != v} | \
+                {k for k, v in merged_flushers.items() if flushers.get(k) != v}
+            returns, flushers = merged_returns, merged_flushers
+            if not changed:
+                break
+            relevant = set()
+        consumers: Dict[str, List[ConsumerRead]] = {}
+        called = set()
+        for outcome in outcomes.values():
+            if outcome.module is not None:
+                called.update(outcome.module.calls)
+                for read in outcome.module.consumer_reads:
+                    consumers.setdefault(read.origin, []).append(read)
+        traced_origins = {returns[v].origin for v in called if v in returns}
+        untraced = frozenset(r.origin for r in returns.values()
+                             if r.via == r.origin and r.origin not in traced_origins)
+        # Round 3: with the consumers known, the files whose functions they read from.
+        final = CallFacts(returns=returns, flushers=flushers,
+                          consumers={k: tuple(v) for k, v in consumers.items()},
+                          untraced=untraced, schemas=schemas)
+        origins = set(consumers) | untraced
+        for path in sorted(analysed):
+            module = outcomes[path].module
+            if module is not None and any(r.origin in origins for r in module.returned):
+                outcomes[path] = analyse(path, final, False)
+    results = [outcomes[path] for path in targets]
     notes: List[str] = []
     if settings.backend == "unknown" and any(
-            "unknown backend" in f.message for o in outcomes for f in o.findings):
+            "unknown backend" in f.message for o in results for f in o.findings):
         notes.append("the database backend is unknown, so server defaults are reported as possible: "
                      "set `backend = \"postgresql\"` (or mysql, mariadb, sqlite) under [tool.flushguard] "
                      "in pyproject.toml, or pass --backend")
-    outcomes.sort(key=lambda o: o.display)
-    return RunResult(settings=settings, root=root, outcomes=tuple(outcomes), scanned=len(targets),
+    results.sort(key=lambda o: o.display)
+    return RunResult(settings=settings, root=root, outcomes=tuple(results), scanned=len(targets),
                      models=len(index.models), notes=tuple(notes))
 
 

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from codemods.imports import record_import
+from codemods.imports import dotted, record_import
 from codemods.model_index import module_name_for
 from codemods.types import (
+    CallFacts,
+    ConsumerRead,
     Finding,
+    FlushEffect,
+    ReturnedState,
     Fix,
     ModelFacts,
     ModelIndex,
@@ -78,6 +82,8 @@ class Reason:
     code: str
     why: str
     possible: bool = False
+    #: The function whose flush did it, when that is another function (a callee).
+    origin: Optional[str] = None
 
 
 @dataclass
@@ -159,19 +165,29 @@ class Query:
     scalars: bool = False
 
 
-Value = Union[Obj, Query]
+class EmptyList:
+    """``items = []``: a list that may be filled with ORM objects by ``append``."""
+
+
+EMPTY_LIST = EmptyList()
+
+Value = Union[Obj, Query, EmptyList]
 
 
 class State:
     """Variable bindings at one program point."""
 
-    def __init__(self, bindings: Optional[Dict[str, Value]] = None) -> None:
+    def __init__(self, bindings: Optional[Dict[str, Value]] = None,
+                 effects: Optional[Set[Tuple[str, SiteKind]]] = None) -> None:
         self.bindings: Dict[str, Value] = bindings if bindings is not None else {}
+        #: (session, kind) of every flush/commit/rollback on the path so far.
+        self.effects: Set[Tuple[str, SiteKind]] = effects if effects is not None else set()
 
     def copy(self) -> "State":
         memo: Dict[int, Obj] = {}
         return State(
-            {k: (v.copy(memo) if isinstance(v, Obj) else v) for k, v in self.bindings.items()}
+            {k: (v.copy(memo) if isinstance(v, Obj) else v) for k, v in self.bindings.items()},
+            set(self.effects),
         )
 
     def objects(self) -> List[Obj]:
@@ -204,6 +220,7 @@ def join(states: Sequence[Optional[State]]) -> Optional[State]:
         return live[0]
     result = live[0].copy()
     for other in live[1:]:
+        result.effects |= other.effects
         merged: Dict[str, Value] = {}
         for key in set(result.bindings) | set(other.bindings):
             a = result.bindings.get(key)
@@ -215,6 +232,11 @@ def join(states: Sequence[Optional[State]]) -> Optional[State]:
                 merged[key] = a
             elif isinstance(a, Query) and a == b:
                 merged[key] = a
+            elif isinstance(a, EmptyList) or isinstance(b, EmptyList):
+                # `items = []` on one arm, filled on the other (a loop that ran): the filled one
+                keep = b if isinstance(a, EmptyList) else a
+                if isinstance(keep, (EmptyList, Obj)) and (not isinstance(keep, Obj) or keep.is_list):
+                    merged[key] = keep
             # bound to different things on different arms: track neither (never guess)
         result.bindings = merged
     return result
@@ -265,6 +287,12 @@ class ReadRecord:
     obj: Obj
     attrs: Tuple[str, ...]
     reasons: Tuple[Reason, ...]
+    #: Who reads, when the read is a serialization (``PUT /grants/{id} -> GrantOut.``).
+    reader: Optional[str] = None
+    #: Each attribute's reasons at the time of the read (the object's state moves on).
+    causes: Mapping[str, frozenset] = field(default_factory=dict)
+    #: The read happens after the object left the function (a route's response model).
+    escaped: bool = False
 
 
 @dataclass
@@ -281,12 +309,19 @@ class FunctionAnalysis:
     """Interprets one async function body; collects reads, escapes and sites."""
 
     def __init__(self, analyzer: "ModuleAnalyzer", func: cst.FunctionDef, qualname: str,
-                 class_session_attrs: Set[str]) -> None:
+                 owner: "ClassInfo") -> None:
         self.a = analyzer
         self.func = func
         self.qualname = qualname
+        self.fqn = f"{analyzer.module_name}.{qualname}"
+        self.owner = owner
         self.session_exprs: Set[str] = set()
-        self.class_session_attrs = class_session_attrs
+        self.class_session_attrs = owner.session_attrs
+        #: Local variables and parameters holding instances of project classes (services).
+        self.var_types: Dict[str, str] = {}
+        self.param_index: Dict[str, int] = {}
+        self.route = _route_of(func, analyzer)
+        self.fg004: List[ReadRecord] = []
         self.reads: Dict[Tuple[int, int, str, Tuple[str, ...]], ReadRecord] = {}
         self.escapes: List[Tuple[str, Obj, Tuple[Reason, ...]]] = []
         self.loop_stack: List[Tuple[List[State], List[State]]] = []  # (continues, breaks)
@@ -297,9 +332,16 @@ class FunctionAnalysis:
     def run(self) -> None:
         state = State()
         params = self.func.params
+        positional = list(params.posonly_params) + list(params.params)
+        if self.owner.name and positional and positional[0].name.value in ("self", "cls"):
+            positional = positional[1:]
+        self.param_index = {p.name.value: i for i, p in enumerate(positional)}
         for param in list(params.posonly_params) + list(params.params) + list(params.kwonly_params):
             name = param.name.value
             annotation = param.annotation.annotation if param.annotation else None
+            declared = _annotated_class(annotation) if annotation is not None else None
+            if declared is not None:
+                self.var_types[name] = declared
             if annotation is None:
                 if name in SESSION_NAMES or name in self.a.settings.session_names:
                     self.session_exprs.add(name)
@@ -319,9 +361,11 @@ class FunctionAnalysis:
                     break
         body = self.func.body
         if isinstance(body, cst.IndentedBlock):
-            self.exec_block(body.body, state, block_ok=True)
+            end = self.exec_block(body.body, state, block_ok=True)
         else:
-            self.exec_block(body.body, state, block_ok=False)
+            end = self.exec_block(body.body, state, block_ok=False)
+        if end is not None:
+            self.publish_effects(end)
 
     # -- statements ------------------------------------------------------------
 
@@ -467,6 +511,11 @@ class FunctionAnalysis:
             return state
         if isinstance(small, cst.Assign):
             value = self.eval(small.value, state, line, block_ok)
+            if isinstance(small.value, cst.Call) and len(small.targets) == 1 \
+                    and isinstance(small.targets[0].target, cst.Name):
+                constructed = dotted(small.value.func)
+                if constructed and self.a.resolve_model(constructed) is None:
+                    self.var_types[small.targets[0].target.value] = constructed
             for target in small.targets:
                 self.assign(target.target, small.value, value, state, line, block_ok)
             return state
@@ -494,8 +543,10 @@ class FunctionAnalysis:
             return state
         if isinstance(small, cst.Return):
             if small.value is not None:
-                self.eval(small.value, state, line, block_ok)
+                value = self.eval(small.value, state, line, block_ok)
                 self.escape(small.value, state)
+                self.returned(small.value, value, state)
+            self.publish_effects(state)
             return None
         if isinstance(small, cst.Raise):
             if small.exc is not None:
@@ -658,6 +709,8 @@ class FunctionAnalysis:
         if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
             values = [self.eval(el.value, state, line, block_ok, events) for el in node.elements]
             objs = [v for v in values if isinstance(v, Obj) and not v.is_list]
+            if isinstance(node, cst.List) and not node.elements:
+                return EMPTY_LIST
             if isinstance(node, cst.List) and objs and len(objs) == len(values):
                 return self._list_of(objs)
             return None
@@ -724,10 +777,28 @@ class FunctionAnalysis:
                 return None
         if isinstance(func, cst.Attribute) and isinstance(receiver, Query):
             return self.query_method(receiver, method or "", call)
+        if awaited and events:
+            callee = self.resolve_callee(func)
+            if callee is not None:
+                returned = self.a.facts.returns.get(callee)
+                if returned is not None:
+                    self.a.calls.add(callee)
+                if callee in self.a.facts.flushers:
+                    # The helper flushes what it was given: nothing escapes unloaded.
+                    self.apply_flush_effects(callee, func, call, arg_values, state, line, block_ok)
+                    return self.returned_obj(returned) if returned is not None else None
+                if returned is not None:
+                    return self.returned_obj(returned)
         # whole-object readers: Schema.model_validate(obj), jsonable_encoder(obj), repr(obj)
         if name in WHOLE_OBJECT_READERS or name in {"repr", "str"} or name == "print":
-            for arg in call.args:
-                self.whole_object_read(arg.value, state, arg.value, repr_only=name in {"repr", "str", "print"})
+            schema = self.a.resolve_schema(self.a.text(func.value)) \
+                if isinstance(func, cst.Attribute) and name in {"model_validate", "from_orm"} else None
+            for arg in call.args[:1] if schema is not None else call.args:
+                if schema is not None:
+                    self.serialize_read(arg.value, state, schema, arg.value, f"{self.fqn} -> ")
+                else:
+                    self.whole_object_read(arg.value, state, arg.value,
+                                           repr_only=name in {"repr", "str", "print"})
         # obj.coll.append(child): child joins the session with obj
         if isinstance(func, cst.Attribute) and method in {"append", "add", "extend", "insert"} \
                 and isinstance(func.value, cst.Attribute):
@@ -741,8 +812,18 @@ class FunctionAnalysis:
                     if isinstance(value, Obj):
                         self.link(owner, value)
         elif isinstance(func, cst.Attribute) and method in {"append", "extend"}:
-            owner = state.bindings.get(self.a.text(func.value))
-            if isinstance(owner, Obj) and owner.is_list:
+            owner_key = self.a.text(func.value)
+            owner = state.bindings.get(owner_key)
+            first = arg_values[0] if arg_values else None
+            if isinstance(owner, EmptyList) and isinstance(first, Obj) and not first.is_list:
+                # The list now holds objects of this model: track it like `[Model(...) ...]`.
+                group = self._list_of([first])
+                if group is not None:
+                    group.home = owner_key
+                    group.in_session, group.session = first.in_session, first.session
+                    group.persistent = first.persistent
+                    state.bindings[owner_key] = group
+            elif isinstance(owner, Obj) and owner.is_list:
                 for value in arg_values:
                     if isinstance(value, Obj) and value.model is owner.model:
                         owner.children.append(value)
@@ -841,6 +922,7 @@ class FunctionAnalysis:
             return None
         if method in {"flush", "commit", "rollback"} and awaited:
             kind: SiteKind = "flush" if method == "flush" else method  # type: ignore[assignment]
+            state.effects.add((session, kind))
             site = self.a.new_site(line, kind, session, block_ok)
             self.record_site(site, state, session)
             only: Optional[List[Obj]] = None
@@ -1144,9 +1226,11 @@ class FunctionAnalysis:
 
     # -- reads and escapes ------------------------------------------------------------
 
-    def check_read(self, key: str, obj: Obj, attrs: Tuple[str, ...], node: cst.CSTNode) -> None:
+    def check_read(self, key: str, obj: Obj, attrs: Tuple[str, ...], node: cst.CSTNode,
+                   reader: Optional[str] = None, escaped: bool = False) -> None:
         unsafe: List[str] = []
         reasons: Set[Reason] = set()
+        causes: Dict[str, frozenset] = {}
         for attr in attrs:
             rel = obj.model.relationship(attr)
             if rel is not None and (rel.lazy in NEVER_LOADING_LAZY
@@ -1156,6 +1240,7 @@ class FunctionAnalysis:
             if found:
                 unsafe.append(attr)
                 reasons |= found
+                causes[attr] = frozenset(found)
         if not unsafe:
             return
         pos = self.a.position(node)
@@ -1163,8 +1248,11 @@ class FunctionAnalysis:
         existing = self.reads.get(record_key)
         if existing is not None:
             reasons |= set(existing.reasons)
+            for attr, found in existing.causes.items():
+                causes[attr] = causes.get(attr, frozenset()) | found
         self.reads[record_key] = ReadRecord(pos[0], pos[1], key, obj, tuple(unsafe),
-                                            tuple(sorted(reasons, key=_reason_key)))
+                                            tuple(sorted(reasons, key=_reason_key)), reader, causes,
+                                            escaped)
 
     def whole_object_read(self, node: cst.BaseExpression, state: State, at: cst.CSTNode,
                           repr_only: bool) -> None:
@@ -1193,6 +1281,148 @@ class FunctionAnalysis:
                         reasons |= found
                     self.escapes.append((self.a.text(item), obj, tuple(reasons)))
 
+    # -- across functions ---------------------------------------------------------
+
+    def resolve_callee(self, func: cst.BaseExpression) -> Optional[str]:
+        """The qualname of the project function a call names, when the source shows it."""
+        if isinstance(func, cst.Name):
+            return self.a.qualify(func.value)
+        if not isinstance(func, cst.Attribute):
+            return None
+        method, base = func.attr.value, func.value
+        if isinstance(base, cst.Name) and base.value in ("self", "cls") and self.owner.name:
+            return f"{self.a.module_name}.{self.owner.name}.{method}"
+        if isinstance(base, cst.Attribute) and isinstance(base.value, cst.Name) \
+                and base.value.value == "self" and base.attr.value in self.owner.attr_types:
+            owner = self.a.qualify(self.owner.attr_types[base.attr.value])
+            return f"{owner}.{method}" if owner else None
+        if isinstance(base, cst.Name) and base.value in self.var_types:
+            owner = self.a.qualify(self.var_types[base.value])
+            return f"{owner}.{method}" if owner else None
+        if isinstance(base, cst.Call):
+            owner = self.a.qualify(dotted(base.func) or "")
+            return f"{owner}.{method}" if owner else None
+        name = dotted(func)
+        return self.a.qualify(name) if name else None
+
+    def apply_flush_effects(self, callee: str, func: cst.BaseExpression, call: cst.Call,
+                            arg_values: List[Optional[Value]], state: State,
+                            line: cst.CSTNode, block_ok: bool) -> None:
+        """A call to a helper that flushes the session it is given is a flush here.
+
+        New objects handed to it are taken to be added by it (``await self._save(obj)``).
+        """
+        for effect in self.a.facts.flushers[callee]:
+            session: Optional[str] = None
+            if effect.target.startswith("self."):
+                if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                        and func.value.value == "self":
+                    session = effect.target
+            else:
+                _, index, param = effect.target.split(":", 2)
+                for position, arg in enumerate(call.args):
+                    if (arg.keyword is not None and arg.keyword.value == param) or \
+                            (arg.keyword is None and not arg.star and position == int(index)):
+                        session = self.a.text(arg.value)
+            if session is None:
+                continue
+            for value in arg_values:
+                if isinstance(value, Obj):
+                    for member in _with_children(value):
+                        if member.origin == "new" and not member.in_session:
+                            self.order += 1
+                            member.in_session, member.session, member.order = True, session, self.order
+            site = self.a.new_site(line, effect.kind, session, block_ok)
+            self.record_site(site, state, session)
+            state.effects.add((session, effect.kind))
+            if effect.kind == "flush":
+                self.do_flush(state, session, site, None)
+            elif effect.kind == "commit":
+                self.do_commit(state, session, site)
+            else:
+                self.do_rollback(state, session, site)
+
+    def publish_effects(self, state: State) -> None:
+        """What a caller sees: the flushes on paths that return normally (a rollback in an
+        ``except`` that re-raises is not something the caller continues after)."""
+        for session, kind in state.effects:
+            if session.startswith("self.") and self.owner.name:
+                self.a.flush_effects.add(FlushEffect(self.fqn, session, kind))
+            elif session in self.param_index:
+                self.a.flush_effects.add(FlushEffect(self.fqn, f"arg:{self.param_index[session]}:{session}", kind))
+
+    def returned_obj(self, returned: ReturnedState) -> Optional[Obj]:
+        model = self.a.models.by_qualname(returned.model)
+        if model is None:
+            return None
+        self.order += 1
+        obj = Obj(model=model, origin="returned", ref=model.name, in_session=True, persistent=True,
+                  is_list=returned.is_list, order=self.order)
+        for attr, possible in returned.attributes:
+            obj.unload(attr, Reason(0, returned.line, "flush", "", "FG004",
+                                    f"`{returned.origin}` returns it unloaded", possible, returned.origin))
+        return obj
+
+    def serialize_read(self, node: cst.BaseExpression, state: State, schema, at: cst.CSTNode,
+                       reader: str, escaped: bool = False) -> None:
+        """A schema validating ``node`` from attributes reads each of its fields."""
+        if not isinstance(node, (cst.Name, cst.Attribute)):
+            return
+        key = self.a.text(node)
+        obj = state.bindings.get(key)
+        if not isinstance(obj, Obj):
+            return
+        attrs = tuple(f for f, _ in schema.fields if obj.model.has_attribute(f))
+        self.check_read(key, obj, attrs, at, reader=f"{reader}{schema.name}.", escaped=escaped)
+
+    def returned(self, value: cst.BaseExpression, evaluated: Optional[Value], state: State) -> None:
+        """``return x``: a route serializes it; any other function hands it to its callers."""
+        named = isinstance(value, (cst.Name, cst.Attribute))
+        key = self.a.text(value) if named else "the returned object"
+        obj = state.bindings.get(key) if named else evaluated
+        if not isinstance(obj, Obj):
+            return
+        if self.route is not None:
+            method, path, schema_ref = self.route
+            schema = self.a.resolve_schema(schema_ref) if schema_ref else None
+            if schema is not None:
+                attrs = tuple(f for f, _ in schema.fields if obj.model.has_attribute(f))
+                self.check_read(key, obj, attrs, value, reader=f"{method} {path} -> {schema.name}.",
+                                escaped=True)
+            return
+        by_origin: Dict[Optional[str], Dict[str, bool]] = {}
+        for attr in obj.model.column_names + tuple(r.name for r in obj.model.relationships):
+            for reason in obj.reasons_for(attr):
+                seen = by_origin.setdefault(reason.origin, {})
+                seen[attr] = seen.get(attr, True) and reason.possible
+        line, column = self.a.position(value)
+        for origin, attrs in by_origin.items():
+            self.a.returned.append(ReturnedState(
+                via=self.fqn, origin=origin or self.fqn, model=obj.model.qualname,
+                attributes=tuple(sorted(attrs.items())), path=self.a.path, line=line,
+                is_list=obj.is_list))
+        if None not in by_origin:
+            return
+        # FG004 at the return: what this function's callers read of what it left unloaded.
+        local = {a for a, r in ((a, obj.reasons_for(a)) for a in by_origin[None])
+                 if any(x.origin is None for x in r)}
+        consumers = [c for c in self.a.facts.consumers.get(self.fqn, ()) if c.attribute in local]
+        if consumers:
+            read = tuple(sorted({c.attribute for c in consumers}))
+            reasons = {r for a in read for r in obj.reasons_for(a) if r.origin is None}
+            readers = "; ".join(sorted({c.reader for c in consumers}))
+            self.fg004.append(ReadRecord(line, column, key, obj, read,
+                                         tuple(sorted(reasons, key=_reason_key)), readers,
+                                         {a: frozenset(obj.reasons_for(a)) for a in read}))
+        elif self.fqn in self.a.facts.untraced:
+            columns = tuple(a for a in sorted(local) if obj.model.relationship(a) is None)
+            reasons = {replace(r, possible=True) for a in columns for r in obj.reasons_for(a)
+                       if r.origin is None}
+            if columns:
+                self.fg004.append(ReadRecord(
+                    line, column, key, obj, columns, tuple(sorted(reasons, key=_reason_key)), None,
+                    {a: frozenset(replace(r, possible=True) for r in obj.reasons_for(a)) for a in columns}))
+
     def session_of(self, node: cst.BaseExpression) -> Optional[str]:
         if not isinstance(node, (cst.Name, cst.Attribute)):
             return None
@@ -1220,15 +1450,19 @@ def _reason_key(reason: Reason) -> Tuple[int, str, str]:
 
 class ModuleAnalyzer:
     def __init__(self, source: str, path: str, models: ModelIndex, settings: Settings,
-                 module_name: Optional[str]) -> None:
+                 module_name: Optional[str], facts: Optional[CallFacts] = None) -> None:
         self.source = source
+        self.facts = facts if facts is not None else CallFacts()
+        self.calls: Set[str] = set()
+        self.returned: List[ReturnedState] = []
+        self.flush_effects: Set[FlushEffect] = set()
+        self.local_defs: Set[str] = set()
         self.path = path
         self.models = models
         self.settings = settings
         self.module_name = module_name if module_name is not None else module_name_for(path)
         self.tree = cst.parse_module(source)
-        self.wrapper = MetadataWrapper(self.tree, unsafe_skip_copy=True)
-        self.positions = self.wrapper.resolve(PositionProvider)
+        self._positions = None
         self.imports: Dict[str, str] = {}
         self.sites: Dict[int, SiteInfo] = {}
         self.site_by_node: Dict[int, SiteInfo] = {}
@@ -1248,7 +1482,11 @@ class ModuleAnalyzer:
         return cached
 
     def position(self, node: cst.CSTNode) -> Tuple[int, int]:
-        pos = self.positions.get(node)
+        if self._positions is None:
+            # Resolved on first need: it costs as much as the parse, and most functions of a
+            # caller module never need a position.
+            self._positions = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        pos = self._positions.get(node)
         if pos is None:
             return (0, 0)
         return (pos.start.line, pos.start.column + 1)
@@ -1307,10 +1545,45 @@ class ModuleAnalyzer:
                     found.append(str(target.evaluated_value))
         return found
 
+    def qualify(self, name: str) -> Optional[str]:
+        """The qualified name of a module-level class/function or an imported name, else None."""
+        head, _, rest = name.partition(".")
+        if head in self.imports:
+            base = self.imports[head]
+        elif head in self.local_classes or head in self.local_defs:
+            base = f"{self.module_name}.{head}"
+        else:
+            return None
+        return f"{base}.{rest}" if rest else base
+
+    def resolve_schema(self, name: str):
+        """The pydantic schema ``name`` refers to here (list[...] and Optional unwrapped), or None."""
+        schemas = self.facts.schemas
+        if schemas is None:
+            return None
+        for candidate in reversed(re.findall(r"[A-Za-z_][\w.]*", name)):
+            found = schemas.resolve(candidate.rsplit(".", 1)[-1], self.qualify(candidate))
+            if found is not None:
+                return found
+        return None
+
     def _collect_imports(self) -> None:
+        self.router_prefixes: Dict[str, str] = {}
         for stmt in self.tree.body:
             if isinstance(stmt, cst.ClassDef):
                 self.local_classes.add(stmt.name.value)
+            elif isinstance(stmt, cst.FunctionDef):
+                self.local_defs.add(stmt.name.value)
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                # router = APIRouter(prefix="/grants"): route paths in messages start with it
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) \
+                            and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                        for arg in small.value.args:
+                            if arg.keyword is not None and arg.keyword.value == "prefix" \
+                                    and isinstance(arg.value, cst.SimpleString):
+                                self.router_prefixes[small.targets[0].target.value] = \
+                                    str(arg.value.evaluated_value)
         is_package = self.path.endswith("__init__.py")
         for node in _small_statements(self.tree.body):
             if isinstance(node, (cst.Import, cst.ImportFrom)):
@@ -1420,26 +1693,90 @@ def _string_list(node: cst.BaseExpression) -> Optional[List[str]]:
     return None
 
 
-def _async_functions(module: cst.Module) -> Iterator[Tuple[cst.FunctionDef, str, Set[str]]]:
-    """Every ``async def`` with its qualified name and its class's session attributes."""
+@dataclass(frozen=True)
+class ClassInfo:
+    """The class a method belongs to: its name, session attributes and typed attributes."""
 
-    def visit(body: Sequence[cst.CSTNode], prefix: str, session_attrs: Set[str]) -> Iterator[
-            Tuple[cst.FunctionDef, str, Set[str]]]:
+    name: str = ""
+    session_attrs: frozenset = frozenset()
+    #: ``self.grants = GrantService(db)`` / ``grants: GrantService`` → {"grants": "GrantService"}
+    attr_types: Mapping[str, str] = field(default_factory=dict)
+
+
+def _async_functions(module: cst.Module) -> Iterator[Tuple[cst.FunctionDef, str, ClassInfo]]:
+    """Every ``async def`` with its qualified name and the class it is a method of."""
+
+    def visit(body: Sequence[cst.CSTNode], prefix: str, owner: ClassInfo) -> Iterator[
+            Tuple[cst.FunctionDef, str, ClassInfo]]:
         for stmt in body:
             if isinstance(stmt, cst.ClassDef):
-                attrs = _class_session_attrs(stmt)
+                info = ClassInfo(stmt.name.value if not prefix else f"{prefix}{stmt.name.value}",
+                                 frozenset(_class_session_attrs(stmt)), _class_attr_types(stmt))
                 inner = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else stmt.body.body
-                yield from visit(inner, f"{prefix}{stmt.name.value}.", attrs)
+                yield from visit(inner, f"{prefix}{stmt.name.value}.", info)
             elif isinstance(stmt, cst.FunctionDef):
                 if stmt.asynchronous is not None:
-                    yield stmt, f"{prefix}{stmt.name.value}", session_attrs
+                    yield stmt, f"{prefix}{stmt.name.value}", owner
                 inner = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else stmt.body.body
-                yield from visit(inner, f"{prefix}{stmt.name.value}.", set())
+                yield from visit(inner, f"{prefix}{stmt.name.value}.", ClassInfo())
             else:
                 for suite in _suites(stmt):
-                    yield from visit(suite, prefix, session_attrs)
+                    yield from visit(suite, prefix, owner)
 
-    yield from visit(module.body, "", set())
+    yield from visit(module.body, "", ClassInfo())
+
+
+def _annotated_class(annotation: cst.BaseExpression) -> Optional[str]:
+    """``GrantService`` or ``Annotated[GrantService, Depends(...)]`` → ``GrantService``."""
+    if isinstance(annotation, cst.Subscript) and dotted(annotation.value) in ("Annotated", "typing.Annotated") \
+            and annotation.slice:
+        first = annotation.slice[0].slice
+        if isinstance(first, cst.Index):
+            return dotted(first.value)
+        return None
+    return dotted(annotation)
+
+
+def _class_attr_types(cls: cst.ClassDef) -> Dict[str, str]:
+    types: Dict[str, str] = {}
+    for node in _small_statements(cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()):
+        if isinstance(node, cst.AnnAssign):
+            name = node.target.value if isinstance(node.target, cst.Name) else (
+                node.target.attr.value if isinstance(node.target, cst.Attribute) else None)
+            declared = _annotated_class(node.annotation.annotation)
+            if name and declared:
+                types[name] = declared
+        elif isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            constructed = dotted(node.value.func)
+            for target in node.targets:
+                if isinstance(target.target, cst.Attribute) and isinstance(target.target.value, cst.Name) \
+                        and target.target.value.value == "self" and constructed:
+                    types[target.target.attr.value] = constructed
+    return types
+
+
+ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete"})
+
+
+def _route_of(func: cst.FunctionDef, analyzer: "ModuleAnalyzer") -> Optional[Tuple[str, str, Optional[str]]]:
+    """``@router.put("/grants/{id}", response_model=GrantOut)`` → ("PUT", "/grants/{id}", "GrantOut")."""
+    for decorator in func.decorators:
+        call = decorator.decorator
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                and call.func.attr.value in ROUTE_METHODS):
+            continue
+        path = ""
+        schema: Optional[str] = None
+        prefix = analyzer.router_prefixes.get(dotted(call.func.value) or "", "")
+        for arg in call.args:
+            if arg.keyword is None and isinstance(arg.value, cst.SimpleString) and not path:
+                path = prefix + str(arg.value.evaluated_value)
+            elif arg.keyword is not None and arg.keyword.value == "response_model":
+                schema = analyzer.text(arg.value)
+        if schema is None and func.returns is not None:
+            schema = analyzer.text(func.returns.annotation)
+        return call.func.attr.value.upper(), path or prefix or "/", schema
+    return None
 
 
 def _class_session_attrs(cls: cst.ClassDef) -> Set[str]:
@@ -1488,6 +1825,16 @@ def _message(code: str, obj_key: str, attrs: Sequence[str], reasons: Sequence[Re
     return f"{attr_text} is not loaded after the {first.kind} on line {first.line}: {sentence}"
 
 
+def _escape_message(record: ReadRecord, attrs: Sequence[str], reasons: Sequence[Reason]) -> str:
+    first = reasons[0]
+    names = ", ".join(f"`{a}`" for a in attrs)
+    if record.reader:
+        return (f"`{record.obj_key}` is returned with {names} unloaded by the {first.kind} on line "
+                f"{first.line} ({first.why}); read by {record.reader}")
+    return (f"`{record.obj_key}` is returned with {names} unloaded by the {first.kind} on line "
+            f"{first.line} ({first.why}); no caller in the project shows whether it is read")
+
+
 def _refresh_text(settings: Settings, session: str, target: str, names: Sequence[str]) -> str:
     quoted = ", ".join(f'"{n}"' for n in names)
     if settings.refresh_keyword:
@@ -1504,62 +1851,89 @@ def _reselect_text(session: str, obj: Obj, target: str, rels: Sequence[str]) -> 
 
 
 def analyze_module(source: str, path: str, models: ModelIndex, settings: Settings,
-                   module_name: Optional[str] = None) -> ModuleResult:
+                   module_name: Optional[str] = None, facts: Optional[CallFacts] = None) -> ModuleResult:
     """Find unsafe reads in ``source`` and return them with the fixed text.
 
     Pure: no file is read or written.  Raises ``libcst.ParserSyntaxError`` when
     the source does not parse (the caller reports it).
     """
-    analyzer = ModuleAnalyzer(source, path, models, settings, module_name)
+    analyzer = ModuleAnalyzer(source, path, models, settings, module_name, facts)
     plans: Dict[Tuple[int, str], FixPlan] = {}
     findings: List[Tuple[Finding, Optional[Tuple[int, str]]]] = []
 
-    for func, qualname, session_attrs in _async_functions(analyzer.tree):
-        analysis = FunctionAnalysis(analyzer, func, qualname, session_attrs)
+    consumer_reads: List[ConsumerRead] = []
+
+    def emit(record: ReadRecord, qualname: str, fg004: bool) -> None:
+        """Findings (and fix plans) for one read, per rule; reads of a callee's leftovers
+        become consumer reads for that callee instead."""
+        local: List[Reason] = []
+        for reason in record.reasons:
+            if reason.origin is None:
+                local.append(reason)
+                continue
+            for attr in record.attrs:
+                if reason in record.causes.get(attr, ()):
+                    reader = f"{record.reader}{attr}" if record.reader and not fg004 else \
+                        f"{analyzer.module_name}.{qualname} ({path}:{record.line}: `.{attr}`)"
+                    consumer_reads.append(ConsumerRead(reason.origin, attr, reader))
+        by_code: Dict[str, List[Reason]] = {}
+        for reason in local:
+            code = "FG004" if (fg004 or record.escaped) else reason.code
+            by_code.setdefault(code, []).append(reason)
+        for code, reasons in sorted(by_code.items()):
+            if not settings.rule_enabled(code):
+                continue
+            if analyzer.suppressed(record.line, code) or any(
+                    analyzer.suppressed(r.line, code) for r in reasons):
+                continue
+            attrs = tuple(_attr_order(record.obj.model, (
+                a for a in record.attrs if any(r in record.causes.get(a, ()) for r in reasons))))
+            possible = all(r.possible for r in reasons)
+            # The fix goes after each site that is a cause of the read.
+            plan_key: Optional[Tuple[int, str]] = None
+            fix_obj_key = _fix_target(record.obj_key, record.obj)
+            for reason in reasons:
+                site = analyzer.sites[reason.site_id]
+                key = (site.id, fix_obj_key)
+                plan = plans.get(key)
+                if plan is None:
+                    plan = plans[key] = FixPlan(site=site, obj_key=fix_obj_key, obj=record.obj)
+                for attr in attrs:
+                    if reason in record.causes.get(attr, ()):
+                        (plan.possible if reason.possible else plan.certain).add(attr)
+                plan_key = plan_key or key
+            site_reason = reasons[-1]
+            message = _message(code, record.obj_key, attrs, reasons)
+            if fg004:
+                message = _escape_message(record, attrs, reasons)
+            elif record.reader:
+                message += f" (read by {record.reader}{', '.join(attrs)})"
+            finding = Finding(
+                path=path, line=record.line, column=record.column, code=code, message=message,
+                object=record.obj_key, model=record.obj.model.name, attributes=attrs,
+                site=Site(line=site_reason.line, kind=site_reason.kind, session=site_reason.session),
+                certainty="possible" if possible else "certain", function=qualname,
+            )
+            findings.append((finding, plan_key))
+
+    for func, qualname, owner in _async_functions(analyzer.tree):
+        analysis = FunctionAnalysis(analyzer, func, qualname, owner)
         analysis.run()
         for record in sorted(analysis.reads.values(), key=lambda r: (r.line, r.column, r.obj_key)):
-            by_code: Dict[str, List[Reason]] = {}
-            for reason in record.reasons:
-                by_code.setdefault(reason.code, []).append(reason)
-            for code, reasons in sorted(by_code.items()):
-                if not settings.rule_enabled(code):
-                    continue
-                site_lines = {r.line for r in reasons}
-                if analyzer.suppressed(record.line, code) or any(
-                        analyzer.suppressed(line, code) for line in site_lines):
-                    continue
-                attrs = tuple(_attr_order(record.obj.model, record.attrs))
-                possible = all(r.possible for r in reasons)
-                # The fix goes after each site that is a cause of the read.
-                plan_key: Optional[Tuple[int, str]] = None
-                fix_obj_key = _fix_target(record.obj_key, record.obj)
-                for reason in reasons:
-                    site = analyzer.sites[reason.site_id]
-                    key = (site.id, fix_obj_key)
-                    plan = plans.get(key)
-                    if plan is None:
-                        plan = plans[key] = FixPlan(site=site, obj_key=fix_obj_key, obj=record.obj)
-                    for attr in attrs:
-                        (plan.possible if reason.possible else plan.certain).add(attr)
-                    plan_key = plan_key or key
-                site_reason = reasons[-1]
-                finding = Finding(
-                    path=path, line=record.line, column=record.column, code=code,
-                    message=_message(code, record.obj_key, attrs, reasons),
-                    object=record.obj_key, model=record.obj.model.name, attributes=attrs,
-                    site=Site(line=site_reason.line, kind=site_reason.kind, session=site_reason.session),
-                    certainty="possible" if possible else "certain", function=qualname,
-                )
-                findings.append((finding, plan_key))
+            emit(record, qualname, fg004=False)
+        for record in analysis.fg004:
+            emit(record, qualname, fg004=True)
         # Escaping objects: name every column the site left unloaded (SPEC "The fix").
         for key, obj, reasons in analysis.escapes:
             for reason in reasons:
                 plan = plans.get((reason.site_id, _fix_target(key, obj)))
                 if plan is not None:
                     plan.escapes = True
+                    # A plan with only possible reads (an untraced escape) stays an unsafe fix.
+                    certain = not reason.possible and bool(plan.certain)
                     for attr in obj.model.column_names:
                         if reason in obj.reasons_for(attr) and obj.model.relationship(attr) is None:
-                            (plan.possible if reason.possible else plan.certain).add(attr)
+                            (plan.certain if certain else plan.possible).add(attr)
 
     # Turn plans into statements after their sites.
     insertions: Dict[int, List[Tuple[FixPlan, str, bool]]] = {}
@@ -1599,6 +1973,10 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
         sites=tuple(sorted(analyzer.site_reports.values(), key=lambda s: (s.line, s.kind))),
         new_source=new_source,
         changed=new_source != source,
+        returned=tuple(analyzer.returned),
+        consumer_reads=tuple(sorted(set(consumer_reads), key=lambda c: (c.origin, c.attribute, c.reader))),
+        flush_effects=tuple(sorted(analyzer.flush_effects, key=lambda e: (e.function, e.target, e.kind))),
+        calls=tuple(sorted(analyzer.calls)),
     )
 
 

@@ -91,10 +91,13 @@ session factory.""",
         summary=("an object leaves the function with unloaded or expired attributes that a "
                  "consumer (caller, response model, schema) reads"),
         what="""\
-An object returned, yielded or passed on with unloaded attributes that a consumer
-(a caller, a FastAPI `response_model`) reads. Not reported yet: within one function flushguard already
-names every column a flush left unloaded in the refresh it inserts for an object that leaves the
-function.""",
+An object a function returns while a flush or commit left attributes unloaded, when a consumer
+reads them: a caller anywhere in the project (plain calls, `self.service.method(...)`,
+`Service(db).method(...)`, services injected with `Depends`), or a FastAPI route that returns it
+through a `response_model`, a return annotation or `Schema.model_validate(obj)`; the schema's
+fields, aliases, inheritance and nested schemas count. A helper that flushes the session it is
+given (`await self._save(obj)`) is a flush for its caller. When no caller in the project can be
+traced, the finding is *possible*.""",
         why="""\
 The consumer reads the attribute outside the function, where nothing loads it
 first; the read is implicit I/O, and the crash shows up in the caller or during serialization.""",

@@ -7,7 +7,7 @@ processes, safe to share, and comparable in tests.  Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Tuple
+from typing import Any, FrozenSet, Literal, Mapping, Optional, Tuple
 
 Backend = Literal["postgresql", "mysql", "mariadb", "sqlite", "unknown"]
 BACKENDS: Tuple[str, ...] = ("postgresql", "mysql", "mariadb", "sqlite", "unknown")
@@ -157,8 +157,9 @@ class ModelIndex:
                 if m.name == name and m.qualname.startswith(qualname_hint.rsplit(".", 1)[0] + ".")
                 and m.qualname.endswith(suffix)
             ]
-            if len(candidates) == 1:
-                return candidates[0]
+            # The module says where the name comes from: a model of the same name elsewhere
+            # is another class (a pydantic `Role` is not the mapped `Role`).
+            return candidates[0] if len(candidates) == 1 else None
         candidates_by_name = self.by_name(name)
         if len(candidates_by_name) == 1:
             return candidates_by_name[0]
@@ -278,6 +279,56 @@ class SiteReport:
 
 
 @dataclass(frozen=True)
+class ReturnedState:
+    """An object a function returns while some of its attributes are unloaded."""
+
+    #: The function whose callers receive it (``app.services.GrantService.update``).
+    via: str
+    #: The function whose flush/commit left the attributes unloaded (``via`` or one it called).
+    origin: str
+    #: The model's qualname.
+    model: str
+    #: (attribute, possible) for every attribute unloaded at the return.
+    attributes: Tuple[Tuple[str, bool], ...]
+    path: str
+    line: int
+    is_list: bool = False
+
+
+@dataclass(frozen=True)
+class ConsumerRead:
+    """A read, somewhere else, of an attribute that ``origin`` left unloaded."""
+
+    origin: str
+    attribute: str
+    #: Who reads it: ``PUT /grants/{id} -> GrantOut.updated_at``, ``app.api.show (app/api.py:12)``.
+    reader: str
+
+
+@dataclass(frozen=True)
+class FlushEffect:
+    """A function that flushes/commits/rolls back a session its caller gave it."""
+
+    function: str
+    #: ``self.db`` (the caller's own attribute, for a method called on self) or ``arg:1:session``.
+    target: str
+    kind: SiteKind
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the rest of the project says about the functions a module calls or defines."""
+
+    returns: Mapping[str, ReturnedState] = field(default_factory=dict)
+    flushers: Mapping[str, Tuple[FlushEffect, ...]] = field(default_factory=dict)
+    consumers: Mapping[str, Tuple[ConsumerRead, ...]] = field(default_factory=dict)
+    #: Origins whose returned objects reach no caller the project shows.
+    untraced: FrozenSet[str] = frozenset()
+    #: The project's pydantic schemas (a ``codemods.schema_index.SchemaIndex``), or None.
+    schemas: Any = None
+
+
+@dataclass(frozen=True)
 class ModuleResult:
     """The outcome of analysing one module: pure data, no I/O done."""
 
@@ -289,3 +340,13 @@ class ModuleResult:
     changed: bool = False
     error: Optional[str] = None
     notes: Tuple[str, ...] = field(default_factory=tuple)
+    #: Objects this module's functions return with unloaded attributes.
+    returned: Tuple[ReturnedState, ...] = ()
+    #: Reads here of attributes that another function left unloaded.
+    consumer_reads: Tuple[ConsumerRead, ...] = ()
+    #: Functions here that flush a session their caller passes in.
+    flush_effects: Tuple[FlushEffect, ...] = ()
+    #: Project functions with unloaded returns that this module calls (resolved qualnames).
+    calls: Tuple[str, ...] = ()
+    #: Origins whose objects this module passes where no reader can be traced.
+    untraced: Tuple[str, ...] = ()
