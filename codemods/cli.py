@@ -196,10 +196,11 @@ def _analyse(options: Mapping[str, Any], paths: Optional[Sequence[Path]] = None,
     discovery = _discovery(options, targets, root)
     show = not options["quiet"] and not options["no_progress"] and _is_terminal(sys.stderr)
     try:
-        with _Progress(sys.stderr if show else None, "flushguard: analysing"):
+        with _Progress(sys.stderr if show else None, "flushguard: analysing") as bar:
             result = engine.run(targets, overrides, config_path=config_path, cwd=cwd, root=root,
                                 force_exclude=bool(options["force_exclude"]),
-                                respect_gitignore=respect_gitignore, **discovery)
+                                respect_gitignore=respect_gitignore, progress=bar.update,
+                                **discovery)
     except ConfigError as exc:
         _fail(str(exc))
     _report_problems(result)
@@ -512,8 +513,9 @@ def audit(paths: Tuple[Path, ...], output_format: Optional[str]) -> None:
 class _Progress:
     """A progress bar on a terminal's stderr while a run lasts; nothing at all elsewhere.
 
-    The engine reports no per-file progress, so the bar is an indeterminate one (a block
-    moving back and forth, and the time spent). It appears only once a run has lasted
+    While the engine reads the project's files it reports how many are done, and the bar
+    fills; after that (following callers across files) it is an indeterminate one, a block
+    moving back and forth, with the time spent. It appears only once a run has lasted
     ``DELAY`` seconds, so quick runs never flicker, and is erased when the run ends.
     """
 
@@ -528,6 +530,11 @@ class _Progress:
         self.stop = threading.Event()
         self.thread: Optional[threading.Thread] = None
         self.drawn = False
+        self.done = self.total = 0
+
+    def update(self, done: int, total: int) -> None:
+        """The engine's report: ``done`` of ``total`` files read (drawn by the bar's thread)."""
+        self.done, self.total = done, total
 
     def __enter__(self) -> "_Progress":
         if self.stream is not None:
@@ -555,8 +562,13 @@ class _Progress:
             offset = tick % (2 * span)
             offset = offset if offset <= span else 2 * span - offset
             bar = " " * offset + "#" * self.BLOCK + " " * (span - offset)
+            counted = ""
+            if self.total and self.done < self.total:
+                filled = self.WIDTH * self.done // self.total
+                bar = "#" * filled + " " * (self.WIDTH - filled)
+                counted = f" {self.done:,}/{self.total:,} files"
             elapsed = time.monotonic() - self.started
-            self.stream.write(f"\r\x1b[K{self.label} [{bar}] {elapsed:.1f} s")
+            self.stream.write(f"\r\x1b[K{self.label} [{bar}]{counted} {elapsed:.1f} s")
             self.stream.flush()
             self.drawn = True
             tick += 1

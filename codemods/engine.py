@@ -8,9 +8,10 @@ and never writes; the command line decides what to do with the results.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from codemods import files
 from codemods.types import (
@@ -227,17 +228,20 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
         config_path: Optional[Path] = None, exclude: Sequence[str] = (),
         cwd: Optional[Path] = None, root: Optional[Path] = None, *,
         extend_exclude: Sequence[str] = (), include_generated: bool = True,
-        respect_gitignore: bool = True, force_exclude: bool = False) -> RunResult:
+        respect_gitignore: bool = True, force_exclude: bool = False,
+        progress: Optional[Callable[[int, int], None]] = None) -> RunResult:
     """Analyse every Python file under ``paths``; results in sorted path order.
 
-    The keyword-only arguments are those of :func:`files.discover`.
+    The keyword-only arguments are those of :func:`files.discover`, and ``progress``,
+    called with (files done, files in all) while the project's files are first read.
 
     ``root`` is the project whose models, settings and callers apply (default: found
     from the first path).  The analysis runs in rounds over the project: first every
     file that flushes; then, knowing which functions return objects with unloaded
     attributes and which helpers flush the session they are given, those files and
     every file that calls such a function (their reads are the consumers); last, with
-    the consumers known, the files whose functions they read from.
+    the consumers known, the files whose functions they read from.  Files are analysed
+    in ``settings.jobs`` worker processes (default: every core).
     """
     root = (root or project_root(paths)).resolve()
     # One walk of the project serves detection, the indexes and, when the paths
@@ -253,58 +257,23 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
         targets = files.discover(paths, exclude, **discovery)
     base = cwd or Path.cwd()
     shown = {path: files.display_path(path, base) for path in set(project_files) | set(targets)}
+    pool = _Pool(settings.jobs or os.cpu_count() or 1, root, index, settings)
 
-    def analyse(path: Path, facts: CallFacts, require_sites: bool) -> FileOutcome:
-        return analyze_file(path, root, index, settings, shown[path], facts, require_sites)
+    def analyse(paths_: Sequence[Path], facts: CallFacts, require_sites: bool,
+                report: Optional[Callable[[int, int], None]] = None) -> Dict[Path, FileOutcome]:
+        ordered = sorted(paths_)
+        done: Dict[Path, FileOutcome] = {}
+        outcomes_ = pool.map(ordered, [shown[p] for p in ordered], facts, require_sites)
+        for count, outcome in enumerate(outcomes_, 1):
+            done[outcome.path] = outcome
+            if report is not None:
+                report(count, len(ordered))
+        return done
 
-    # Round 1: every file that may flush, on its own.
-    schemas = None
-    outcomes: Dict[Path, FileOutcome] = {path: analyse(path, CallFacts(), True)
-                                         for path in shown}
-    returns, flushers = _cross_facts(list(outcomes.values()))
-    if returns or flushers:
-        schemas = build_schemas(root, project_files)
-        # Round 2, repeated while it learns something: the callers of those functions (and
-        # the functions again: a helper that flushes makes its caller's returns unloaded).
-        changed = set(returns) | set(flushers)
-        relevant = {p for p, o in outcomes.items() if o.module is not None}
-        analysed = set(relevant)
-        for _ in range(4):
-            # A changed return or flush effect matters to the files that may call it.
-            needles = sorted({_needles(q) for q in changed})
-            todo = [p for p in outcomes if p in relevant or _may_call(p, needles)]
-            analysed.update(todo)
-            facts = CallFacts(returns=returns, flushers=flushers, schemas=schemas)
-            for path in todo:
-                outcomes[path] = analyse(path, facts, False)
-            new_returns, new_flushers = _cross_facts(list(outcomes.values()))
-            merged_returns = {**returns, **new_returns}
-            merged_flushers = {**flushers, **new_flushers}
-            changed = {k for k, v in merged_returns.items() if returns.get(k) != v} | \
-                {k for k, v in merged_flushers.items() if flushers.get(k) != v}
-            returns, flushers = merged_returns, merged_flushers
-            if not changed:
-                break
-            relevant = set()
-        consumers: Dict[str, List[ConsumerRead]] = {}
-        called = set()
-        for outcome in outcomes.values():
-            if outcome.module is not None:
-                called.update(outcome.module.calls)
-                for read in outcome.module.consumer_reads:
-                    consumers.setdefault(read.origin, []).append(read)
-        traced_origins = {returns[v].origin for v in called if v in returns}
-        untraced = frozenset(r.origin for r in returns.values()
-                             if r.via == r.origin and r.origin not in traced_origins)
-        # Round 3: with the consumers known, the files whose functions they read from.
-        final = CallFacts(returns=returns, flushers=flushers,
-                          consumers={k: tuple(v) for k, v in consumers.items()},
-                          untraced=untraced, schemas=schemas)
-        origins = set(consumers) | untraced
-        for path in sorted(analysed):
-            module = outcomes[path].module
-            if module is not None and any(r.origin in origins for r in module.returned):
-                outcomes[path] = analyse(path, final, False)
+    try:
+        outcomes = _rounds(shown, project_files, root, analyse, progress)
+    finally:
+        pool.close()
     results = [outcomes[path] for path in targets]
     notes: List[str] = []
     if settings.backend == "unknown" and any(
@@ -315,6 +284,104 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     results.sort(key=lambda o: o.display)
     return RunResult(settings=settings, root=root, outcomes=tuple(results), scanned=len(targets),
                      models=len(index.models), notes=tuple(notes))
+
+
+def _rounds(shown: Mapping[Path, str], project_files: Sequence[Path], root: Path,
+            analyse: Callable[..., Dict[Path, FileOutcome]],
+            progress: Optional[Callable[[int, int], None]]) -> Dict[Path, FileOutcome]:
+    """The rounds described in :func:`run`; ``analyse(paths, facts, require_sites)``."""
+    # Round 1: every file that may flush, on its own.
+    outcomes = analyse(list(shown), CallFacts(), True, progress)
+    returns, flushers = _cross_facts(list(outcomes.values()))
+    if not (returns or flushers):
+        return outcomes
+    schemas = build_schemas(root, project_files)
+    # Round 2, repeated while it learns something: the callers of those functions (and
+    # the functions again: a helper that flushes makes its caller's returns unloaded).
+    changed = set(returns) | set(flushers)
+    relevant = {p for p, o in outcomes.items() if o.module is not None}
+    analysed = set(relevant)
+    for _ in range(4):
+        # A changed return or flush effect matters to the files that may call it.
+        needles = sorted({_needles(q) for q in changed})
+        todo = [p for p in outcomes if p in relevant or _may_call(p, needles)]
+        analysed.update(todo)
+        facts = CallFacts(returns=returns, flushers=flushers, schemas=schemas)
+        outcomes.update(analyse(todo, facts, False))
+        new_returns, new_flushers = _cross_facts(list(outcomes.values()))
+        merged_returns = {**returns, **new_returns}
+        merged_flushers = {**flushers, **new_flushers}
+        changed = {k for k, v in merged_returns.items() if returns.get(k) != v} | \
+            {k for k, v in merged_flushers.items() if flushers.get(k) != v}
+        returns, flushers = merged_returns, merged_flushers
+        if not changed:
+            break
+        relevant = set()
+    consumers: Dict[str, List[ConsumerRead]] = {}
+    called = set()
+    for outcome in outcomes.values():
+        if outcome.module is not None:
+            called.update(outcome.module.calls)
+            for read in outcome.module.consumer_reads:
+                consumers.setdefault(read.origin, []).append(read)
+    traced_origins = {returns[v].origin for v in called if v in returns}
+    untraced = frozenset(r.origin for r in returns.values()
+                         if r.via == r.origin and r.origin not in traced_origins)
+    # Round 3: with the consumers known, the files whose functions they read from.
+    final = CallFacts(returns=returns, flushers=flushers,
+                      consumers={k: tuple(v) for k, v in consumers.items()},
+                      untraced=untraced, schemas=schemas)
+    origins = set(consumers) | untraced
+    outcomes.update(analyse(
+        [p for p in analysed if outcomes[p].module is not None
+         and any(r.origin in origins for r in outcomes[p].module.returned)], final, False))
+    return outcomes
+
+
+class _Pool:
+    """Analyses files in worker processes (the model index and settings go once to each
+    worker), or in this process when there is one job or little to do; results come back
+    in the order asked, whatever order the workers finish in."""
+
+    SERIAL_BELOW = 16
+
+    def __init__(self, jobs: int, root: Path, index: ModelIndex, settings: Settings) -> None:
+        self.jobs, self.root, self.index, self.settings = jobs, root, index, settings
+        self.executor = None
+
+    def map(self, paths: Sequence[Path], displays: Sequence[str], facts: CallFacts,
+            require_sites: bool) -> Iterator[FileOutcome]:
+        if self.jobs <= 1 or len(paths) < self.SERIAL_BELOW:
+            for path, display in zip(paths, displays):
+                yield analyze_file(path, self.root, self.index, self.settings, display, facts,
+                                   require_sites)
+            return
+        if self.executor is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.jobs, initializer=_worker_init,
+                initargs=(self.root, self.index, self.settings))
+        chunk = max(1, min(32, len(paths) // (self.jobs * 4)))
+        tasks = [(path, display, facts, require_sites) for path, display in zip(paths, displays)]
+        yield from self.executor.map(_worker_task, tasks, chunksize=chunk)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown()
+
+
+_WORKER: Dict[str, object] = {}
+
+
+def _worker_init(root: Path, index: ModelIndex, settings: Settings) -> None:
+    _WORKER.update(root=root, index=index, settings=settings)
+
+
+def _worker_task(task: Tuple[Path, str, CallFacts, bool]) -> FileOutcome:
+    path, display, facts, require_sites = task
+    return analyze_file(path, _WORKER["root"], _WORKER["index"], _WORKER["settings"],  # type: ignore[arg-type]
+                        display, facts, require_sites)
 
 
 def run_source(data: bytes, path: Path, overrides: Mapping[str, object] = {},

@@ -194,3 +194,16 @@ def test_a_run_with_no_candidate_file_does_not_import_libcst(tmp_path: Path) -> 
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert result.stdout.strip() == "False 0", result.stdout + result.stderr
+
+
+def test_worker_processes_give_the_same_output_as_one_process(project: Path) -> None:
+    """--jobs: files are analysed in a process pool; the result must not depend on it."""
+    for number in range(24):  # enough files for the pool to be used
+        (project / "app" / f"service_{number:02}.py").write_text(SERVICE)
+    one = flushguard("check", "--jobs", "1", "--format", "json", ".", cwd=project)
+    two = flushguard("check", "--jobs", "2", "--format", "json", ".", cwd=project)
+    assert one.returncode == two.returncode == 1
+    assert json.loads(one.stdout)["findings"] == json.loads(two.stdout)["findings"]
+    assert len(json.loads(two.stdout)["findings"]) == 25
+    diff_one = flushguard("diff", "--jobs", "1", ".", cwd=project).stdout
+    assert diff_one == flushguard("diff", "--jobs", "2", ".", cwd=project).stdout

@@ -79,3 +79,22 @@ def test_a_pipe_never_gets_escape_codes(many: Path) -> None:
     assert done.returncode == 1
     assert b"\x1b" not in done.stderr and b"\r" not in done.stderr
     assert done.stderr.startswith(b"240 findings in 120 files")
+
+
+def test_the_bar_counts_files_while_the_engine_reports_them() -> None:
+    import io
+    import time
+
+    from codemods.cli import _Progress
+
+    stream = io.StringIO()
+    bar = _Progress(stream, "flushguard: analysing")
+    bar.DELAY = 0.0
+    with bar:
+        bar.update(30, 120)
+        deadline = time.monotonic() + 5
+        while "30/120 files" not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    drawn = stream.getvalue()
+    assert "[######" in drawn and "30/120 files" in drawn
+    assert drawn.endswith("\r\x1b[K")  # erased at the end
