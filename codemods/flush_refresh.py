@@ -109,6 +109,7 @@ class Obj:
     expired: Set[Reason] = field(default_factory=set)  # everything expired (commit, ...)
     reloaded: Set[str] = field(default_factory=set)  # set or refreshed since `expired`
     children: List["Obj"] = field(default_factory=list)  # cascaded with this one
+    sites: Set[int] = field(default_factory=set)  # sites it was in the session at
 
     def copy(self, memo: Dict[int, "Obj"]) -> "Obj":
         if id(self) in memo:
@@ -132,6 +133,7 @@ class Obj:
             unloaded={k: set(v) for k, v in self.unloaded.items()},
             expired=set(self.expired),
             reloaded=set(self.reloaded),
+            sites=set(self.sites),
         )
         memo[id(self)] = clone
         clone.children = [child.copy(memo) for child in self.children]
@@ -252,6 +254,7 @@ def _merge_into(a: Obj, b: Obj) -> None:
     a.sql_assigned |= b.sql_assigned
     a.dirty = a.dirty or b.dirty
     a.rel_dirty = a.rel_dirty or b.rel_dirty
+    a.sites |= b.sites
     for attr, reasons in b.unloaded.items():
         a.unloaded.setdefault(attr, set()).update(reasons)
     if b.expired:
@@ -1013,6 +1016,8 @@ class FunctionAnalysis:
     def record_site(self, site: SiteInfo, state: State, session: str) -> None:
         """Note the site for the audit; a loop body visits it twice, and the visits merge."""
         objects = self.session_objects(state, session)
+        for obj in objects:
+            obj.sites.add(site.id)
         keys = {k for k, v in state.bindings.items() if isinstance(v, Obj) and v in objects}
         models = {o.model.name for o in objects}
         seen = self.a.site_reports.get(site.id)
@@ -1194,6 +1199,7 @@ class FunctionAnalysis:
             obj.loaded_rels = set()
 
     def do_refresh(self, obj: Obj, names: Optional[List[str]]) -> None:
+        self.a.refreshed_sites.update(obj.sites)
         targets = [obj] + (obj.children if obj.is_list else [])
         for target in targets:
             if names is None:
@@ -1228,6 +1234,8 @@ class FunctionAnalysis:
 
     def check_read(self, key: str, obj: Obj, attrs: Tuple[str, ...], node: cst.CSTNode,
                    reader: Optional[str] = None, escaped: bool = False) -> None:
+        for site_id in obj.sites:
+            self.a.site_reads.setdefault(site_id, set()).update(attrs)
         unsafe: List[str] = []
         reasons: Set[Reason] = set()
         causes: Dict[str, frozenset] = {}
@@ -1382,6 +1390,7 @@ class FunctionAnalysis:
         obj = state.bindings.get(key) if named else evaluated
         if not isinstance(obj, Obj):
             return
+        self.a.escaped_sites.update(obj.sites)
         if self.route is not None:
             method, path, schema_ref = self.route
             schema = self.a.resolve_schema(schema_ref) if schema_ref else None
@@ -1457,6 +1466,10 @@ class ModuleAnalyzer:
         self.returned: List[ReturnedState] = []
         self.flush_effects: Set[FlushEffect] = set()
         self.local_defs: Set[str] = set()
+        #: Per site: attributes of its objects read later; refreshed; returned.
+        self.site_reads: Dict[int, Set[str]] = {}
+        self.refreshed_sites: Set[int] = set()
+        self.escaped_sites: Set[int] = set()
         self.path = path
         self.models = models
         self.settings = settings
@@ -1970,7 +1983,7 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
     return ModuleResult(
         path=path,
         findings=tuple(result_findings),
-        sites=tuple(sorted(analyzer.site_reports.values(), key=lambda s: (s.line, s.kind))),
+        sites=_categorised(analyzer, result_findings),
         new_source=new_source,
         changed=new_source != source,
         returned=tuple(analyzer.returned),
@@ -1978,6 +1991,37 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
         flush_effects=tuple(sorted(analyzer.flush_effects, key=lambda e: (e.function, e.target, e.kind))),
         calls=tuple(sorted(analyzer.calls)),
     )
+
+
+def _categorised(analyzer: ModuleAnalyzer, findings: Sequence[Finding]) -> Tuple[SiteReport, ...]:
+    """Each site with what became of it (the audit's categories)."""
+    certain = {f.site.line for f in findings if f.certainty == "certain"}
+    possible = {f.site.line for f in findings if f.certainty == "possible"}
+    out: List[SiteReport] = []
+    for site_id, report in analyzer.site_reports.items():
+        reads = analyzer.site_reads.get(site_id, set())
+        primary_key: Set[str] = set()
+        for name in report.models:
+            for model in analyzer.models.by_name(name):
+                primary_key |= set(model.primary_key)
+        if report.line in certain:
+            category = "unsafe"
+        elif report.line in possible:
+            category = "possible"
+        elif not report.objects:
+            category = "untracked"
+        elif site_id in analyzer.refreshed_sites:
+            category = "refresh-follows"
+        elif site_id in analyzer.escaped_sites:
+            category = "consumers-safe"
+        elif reads and reads <= primary_key:
+            category = "pk-only"
+        elif reads:
+            category = "loaded-reads-only"
+        else:
+            category = "no-reads"
+        out.append(replace(report, category=category, reads=tuple(sorted(reads))))
+    return tuple(sorted(out, key=lambda s: (s.line, s.kind)))
 
 
 def _fix_target(obj_key: str, obj: Obj) -> str:

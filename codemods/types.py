@@ -276,6 +276,11 @@ class SiteReport:
     function: str
     objects: Tuple[str, ...] = ()
     models: Tuple[str, ...] = ()
+    #: What became of it: ``refresh-follows``, ``pk-only``, ``no-reads``, ``loaded-reads-only``,
+    #: ``consumers-safe``, ``unsafe``, ``possible`` or ``untracked`` (no ORM object tied to it).
+    category: str = "untracked"
+    #: Attributes of its objects read after it (loaded or not).
+    reads: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

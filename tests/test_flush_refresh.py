@@ -143,3 +143,60 @@ def test_a_site_in_a_loop_is_reported_once_with_every_object_it_sees() -> None:
         (8, "flush", ("user",)),
         (9, "commit", ("user",)),
     ]
+
+
+def test_each_site_says_what_became_of_it() -> None:
+    """The audit's categories, decided by the same analysis as the findings."""
+    result = findings(
+        """\
+        from app.models import User
+
+
+        async def pk_only(session, email):
+            user = User(email=email)
+            session.add(user)
+            await session.flush()
+            return {"id": user.id}
+
+
+        async def refreshed(session, email):
+            user = User(email=email)
+            session.add(user)
+            await session.flush()
+            await session.refresh(user, ["created_at"])
+            return {"at": user.created_at}
+
+
+        async def unsafe(session, email):
+            user = User(email=email)
+            session.add(user)
+            await session.flush()
+            return {"at": user.created_at}
+
+
+        async def nothing_read(session, email):
+            session.add(User(email=email))
+            await session.commit()
+
+
+        async def loaded_only(session, email):
+            user = User(email=email)
+            session.add(user)
+            await session.flush()
+            return {"email": user.email}
+
+
+        async def no_reads(session, email):
+            user = User(email=email)
+            session.add(user)
+            await session.commit()
+        """
+    )
+    assert [(s.function, s.category) for s in result.sites] == [
+        ("pk_only", "pk-only"),
+        ("refreshed", "refresh-follows"),
+        ("unsafe", "unsafe"),
+        ("nothing_read", "untracked"),
+        ("loaded_only", "loaded-reads-only"),
+        ("no_reads", "no-reads"),
+    ]
