@@ -272,6 +272,10 @@ def _scan_urls(data: bytes, rel: PurePath, python: bool, sectioned: bool) -> lis
         line, start, end = _line_bounds(data, offset)
         if _in_comment(data[start:offset]):
             continue
+        if python and what.endswith("://…") and data[offset - 1:offset] not in (b'"', b"'"):
+            # In Python a URL the code uses opens a string literal; one in the middle of
+            # prose is documentation (a docstring listing the databases an integration takes).
+            continue
         if sectioned and _test_section(data, offset):
             continue
         text = data[start:end].decode("utf-8", "replace")

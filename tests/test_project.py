@@ -760,3 +760,21 @@ def test_snapshot_projects_are_detected_as_their_names_say() -> None:
             assert facts.sqlalchemy == "1.4", name
         if name.endswith("_unknown_backend"):
             assert facts.backend == "unknown", name
+
+
+def test_a_url_in_a_docstring_is_documentation_not_the_backend(tmp_path: Path) -> None:
+    """Seen on a real project: an integration's docstring lists the databases it accepts."""
+    make(
+        tmp_path,
+        {
+            "app/db.py": 'DATABASE_URL = "postgresql+asyncpg://app@db/app"\n',
+            "app/integrations/sql.py": (
+                'def connect(url):\n'
+                '    """Connect to a user database.\n\n'
+                '    - MySQL: mysql+pymysql://, mysql+aiomysql://\n'
+                '    """\n'
+            ),
+        },
+    )
+    facts = detect_project(tmp_path)
+    assert facts.backend == "postgresql", facts.backend_source
