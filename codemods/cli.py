@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 BACKEND_CHOICES = ("postgresql", "mysql", "mariadb", "sqlite", "unknown")
 CHECK_FORMATS = ("text", "json", "sarif", "github")
+AUDIT_FORMATS = ("markdown", "json")
 COLOR_CHOICES = ("auto", "always", "never")
 DEFAULT_STDIN_FILENAME = "stdin.py"
 
@@ -503,11 +504,70 @@ def rule(code: Optional[str], show_all: bool) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "output_format", type=click.Choice(["markdown", "json"]), default=None)
-def audit(paths: Tuple[Path, ...], output_format: Optional[str]) -> None:
-    """Every flush/commit site, classified (not implemented yet)."""
-    _fail("audit is not implemented yet")
+@_common
+@click.option("--format", "output_format", type=click.Choice(AUDIT_FORMATS), default=None,
+              help="markdown (the default) or json.")
+@click.option("--output", "-o", "output", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Write the audit to FILE instead of stdout.")
+def audit(output_format: Optional[str], output: Optional[Path], **options) -> None:
+    """Every flush/commit/rollback site, classified, with the models and recommendations.
+
+    Exit 0: written (whatever it found), 2: error.
+    """
+    from codemods import audit as audit_module
+    from codemods import report
+
+    run = _analyse(options)
+    result = run.result
+    configured = result.settings.format
+    output_format = output_format or (configured if configured in AUDIT_FORMATS else "markdown")
+    if output_format == "json":
+        text = audit_module.render_json(result)
+    else:
+        text = audit_module.render_markdown(result)
+    if output is None or str(output) == "-":
+        click.echo(text, nl=False)
+    else:
+        try:
+            _write_text(output, text)
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror or exc}")
+    if not options["quiet"]:
+        sites = [s for o in result.outcomes for s in o.sites]
+        unsafe = sum(1 for s in sites if s.category == "unsafe")
+        possible = sum(1 for s in sites if s.category == "possible")
+        where = f"; written to {output}" if output is not None and str(output) != "-" else ""
+        click.echo(f"{report.plural(len(sites), 'site')} in "
+                   f"{report.plural(len({s.path for s in sites}), 'file')}: {unsafe:,} unsafe, "
+                   f"{possible:,} possible{where} (scanned "
+                   f"{report.plural(result.scanned, 'file')} in {run.seconds:.1f} s)", err=True)
+    sys.exit(2 if (result.errors or run.missing) else 0)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """``text`` into ``path`` (UTF-8) through a temporary file and a rename: a reader never
+    sees half an audit."""
+    import tempfile
+
+    folder = path.resolve().parent
+    fd, tmp = tempfile.mkstemp(dir=str(folder), prefix=f".{path.name}.", suffix=".flushguard")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class _Progress:

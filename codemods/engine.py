@@ -56,6 +56,8 @@ class RunResult:
     scanned: int = 0
     models: int = 0
     notes: Tuple[str, ...] = field(default_factory=tuple)
+    #: The project's models (what ``audit`` describes); None when the run did not build them.
+    index: Optional[ModelIndex] = None
 
     @property
     def findings(self) -> Tuple[Finding, ...]:
@@ -283,7 +285,7 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
                      "in pyproject.toml, or pass --backend")
     results.sort(key=lambda o: o.display)
     return RunResult(settings=settings, root=root, outcomes=tuple(results), scanned=len(targets),
-                     models=len(index.models), notes=tuple(notes))
+                     models=len(index.models), notes=tuple(notes), index=index)
 
 
 def _rounds(shown: Mapping[Path, str], project_files: Sequence[Path], root: Path,

@@ -267,10 +267,14 @@ def test_the_readme_rules_section_is_the_rules_module() -> None:
     assert every == "\n".join(rules.markdown(r) for r in rules.RULES)
 
 
-def test_audit_exists_and_says_it_is_not_implemented_yet(project: Path) -> None:
+def test_audit_prints_the_sites_as_markdown_and_exits_0_with_findings(project: Path) -> None:
     result = flushguard("audit", cwd=project)
-    assert result.returncode == 2
-    assert "not implemented" in result.stderr and result.stdout == ""
+    assert result.returncode == 0
+    assert result.stdout.startswith("# Async SQLAlchemy flush and commit audit")
+    assert "| `app/service.py:9`" in result.stdout and "| `app/service.py:16`" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("2 sites in 1 file: 2 unsafe")
+    data = json.loads(flushguard("audit", "--format", "json", cwd=project).stdout)
+    assert [(s["line"], s["category"]) for s in data["sites"]] == [(9, "unsafe"), (16, "unsafe")]
 
 
 def test_a_missing_path_is_an_error_but_the_rest_is_checked(project: Path) -> None:
