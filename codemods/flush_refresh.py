@@ -344,7 +344,7 @@ class FunctionAnalysis:
             annotation = param.annotation.annotation if param.annotation else None
             declared = _annotated_class(annotation) if annotation is not None else None
             if declared is not None:
-                self.var_types[name] = declared
+                self.var_types[name] = self.a.type_aliases.get(declared, declared)
             if annotation is None:
                 if name in SESSION_NAMES or name in self.a.settings.session_names:
                     self.session_exprs.add(name)
@@ -1017,7 +1017,9 @@ class FunctionAnalysis:
         """Note the site for the audit; a loop body visits it twice, and the visits merge."""
         objects = self.session_objects(state, session)
         for obj in objects:
-            obj.sites.add(site.id)
+            # Later reads belong to this site, the latest on the path (not to an earlier
+            # flush that a rollback has since superseded).
+            obj.sites = {site.id}
         keys = {k for k, v in state.bindings.items() if isinstance(v, Obj) and v in objects}
         models = {o.model.name for o in objects}
         seen = self.a.site_reports.get(site.id)
@@ -1582,6 +1584,8 @@ class ModuleAnalyzer:
 
     def _collect_imports(self) -> None:
         self.router_prefixes: Dict[str, str] = {}
+        #: ``Service = Annotated[OrganizationService, Depends(...)]`` → {"Service": "OrganizationService"}
+        self.type_aliases: Dict[str, str] = {}
         for stmt in self.tree.body:
             if isinstance(stmt, cst.ClassDef):
                 self.local_classes.add(stmt.name.value)
@@ -1590,6 +1594,11 @@ class ModuleAnalyzer:
             elif isinstance(stmt, cst.SimpleStatementLine):
                 # router = APIRouter(prefix="/grants"): route paths in messages start with it
                 for small in stmt.body:
+                    if isinstance(small, cst.Assign) and isinstance(small.value, cst.Subscript) \
+                            and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
+                        aliased = _annotated_class(small.value)
+                        if aliased is not None and aliased != dotted(small.value.value):
+                            self.type_aliases[small.targets[0].target.value] = aliased
                     if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) \
                             and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name):
                         for arg in small.value.args:
