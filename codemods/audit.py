@@ -96,6 +96,8 @@ class AuditSite:
     #: In a test suite (``tests/``, ``test_*.py``, ``conftest.py``...), not application code.
     test: bool
     findings: Tuple[Finding, ...] = ()
+    #: The project helper whose call is the site (it flushes/commits this session), if any.
+    via: Optional[str] = None
     #: Rebuilt from findings whose site the analysis did not report (should never happen:
     #: the consistency test fails when it does, but the audit never drops a finding).
     derived: bool = False
@@ -220,7 +222,7 @@ def _site(report: SiteReport, test: bool, findings: Sequence[Finding]) -> AuditS
         path=report.path, line=report.line, kind=report.kind, session=report.session,
         function=report.function, objects=report.objects, models=report.models,
         category=report.category, reads=report.reads,
-        test=test, findings=tuple(findings),
+        test=test, findings=tuple(findings), via=report.via,
     )
 
 
@@ -623,6 +625,7 @@ def site_json(site: AuditSite) -> Dict[str, object]:
         "category": site.category,
         "reads": list(site.reads),
         "test": site.test,
+        "via": site.via,
         "findings": [finding_json(f) for f in site.findings],
     }
 
@@ -714,7 +717,8 @@ def _codes(items: Iterable[str]) -> str:
 
 
 def _function(site: AuditSite) -> str:
-    return f"`{site.function}`" if site.function else "module level"
+    where = f"`{site.function}`" if site.function else "module level"
+    return f"{where} (via `{site.via.rsplit('.', 1)[-1]}()`)" if site.via else where
 
 
 def _reader(finding: Finding) -> str:

@@ -1013,9 +1013,16 @@ class FunctionAnalysis:
                 if o.in_session and (o.session is None or o.session == session)
                 or (o.origin == "param" and (o.session is None or o.session == session))]
 
-    def record_site(self, site: SiteInfo, state: State, session: str) -> None:
-        """Note the site for the audit; a loop body visits it twice, and the visits merge."""
+    def record_site(self, site: SiteInfo, state: State, session: str,
+                    via: Optional[str] = None) -> None:
+        """Note the site for the audit; a loop body visits it twice, and the visits merge.
+
+        A helper call (``via``) is noted only when objects of this function are in its session:
+        otherwise it is the helper's own sites that the audit lists.
+        """
         objects = self.session_objects(state, session)
+        if via is not None and not objects and site.id not in self.a.site_reports:
+            return
         for obj in objects:
             # Later reads belong to this site, the latest on the path (not to an earlier
             # flush that a rollback has since superseded).
@@ -1028,7 +1035,7 @@ class FunctionAnalysis:
             models |= set(seen.models)
         self.a.site_reports[site.id] = SiteReport(
             path=self.a.path, line=site.line, kind=site.kind, session=session, function=self.qualname,
-            objects=tuple(sorted(keys)), models=tuple(sorted(models)),
+            objects=tuple(sorted(keys)), models=tuple(sorted(models)), via=via,
         )
 
     def do_flush(self, state: State, session: str, site: SiteInfo, only: Optional[List[Obj]]) -> None:
@@ -1343,7 +1350,7 @@ class FunctionAnalysis:
                             self.order += 1
                             member.in_session, member.session, member.order = True, session, self.order
             site = self.a.new_site(line, effect.kind, session, block_ok)
-            self.record_site(site, state, session)
+            self.record_site(site, state, session, via=callee)
             state.effects.add((session, effect.kind))
             if effect.kind == "flush":
                 self.do_flush(state, session, site, None)

@@ -281,6 +281,9 @@ class SiteReport:
     category: str = "untracked"
     #: Attributes of its objects read after it (loaded or not).
     reads: Tuple[str, ...] = ()
+    #: A call of a project helper that flushes/commits this session (its qualname), when the
+    #: site is that call rather than a literal ``flush()``/``commit()``.
+    via: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -448,7 +448,7 @@ def test_json_schema(result: RunResult) -> None:
     site = next(s for s in document["sites"]
                 if (s["path"], s["line"]) == ("app/services/users.py", 27))
     assert set(site) == {"path", "line", "kind", "session", "function", "objects", "models",
-                         "category", "reads", "test", "findings"}
+                         "category", "reads", "test", "via", "findings"}
     assert (site["kind"], site["function"], site["objects"], site["category"]) == (
         "flush", "UserService.update_user", ["user"], "unsafe")
     (finding,) = site["findings"]

@@ -200,3 +200,34 @@ def test_each_site_says_what_became_of_it() -> None:
         ("loaded_only", "loaded-reads-only"),
         ("no_reads", "no-reads"),
     ]
+
+
+def test_a_call_of_a_helper_that_commits_is_a_site_only_for_objects_it_affects() -> None:
+    from codemods.types import CallFacts, FlushEffect
+
+    facts = CallFacts(flushers={"app.service.Saver._save": (
+        FlushEffect("app.service.Saver._save", "self.db", "commit"),)})
+    source = textwrap.dedent(
+        """\
+        from app.models import User
+
+
+        class Saver:
+            async def _save(self, obj=None):
+                if obj is not None:
+                    self.db.add(obj)
+                await self.db.commit()
+
+            async def create(self, email):
+                user = User(email=email)
+                await self._save(user)
+                return {"email": user.email}
+
+            async def touch(self):
+                await self._save()
+        """
+    )
+    result = analyze_module(source, "app/service.py", INDEX, MYSQL, "app.service", facts)
+    helper_sites = [(s.function, s.via, s.category) for s in result.sites if s.via]
+    assert helper_sites == [("Saver.create", "app.service.Saver._save", "unsafe")]
+    assert [(f.line, f.code) for f in result.findings] == [(13, "FG003")]
