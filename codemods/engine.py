@@ -109,6 +109,8 @@ def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
 
         try:
             source = files.decode(path, data)
+            if files.too_deeply_nested(source.text):
+                continue  # reported when the file is analysed as a target
             modules.append(scan_module(source.text, path.relative_to(root).as_posix()))
         except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
             continue  # reported when the file is analysed as a target
@@ -137,14 +139,22 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
         source = files.decode(path, data)
     except files.ReadError as exc:
         return FileOutcome(path=path, display=display, error=str(exc), original=data)
+    nested = files.too_deeply_nested(source.text)
+    if nested:  # LibCST's parser would crash the process on it
+        return FileOutcome(path=path, display=display, error=nested, original=data)
     try:
         relative = path.resolve().relative_to(root).as_posix()
     except ValueError:
         relative = path.name
+        if Path(os.path.abspath(path)).is_relative_to(root):  # a symlink out of the project
+            return FileOutcome(path=path, display=display, original=data,
+                               error=f"a symlink to {path.resolve()}, outside the project; not followed")
     try:
         result = analyze_module(source.text, display, index, settings, module_name_for(relative), facts)
     except libcst.ParserSyntaxError as exc:
-        message = str(exc).strip().splitlines()[0]
+        lines = str(exc).strip().splitlines()
+        # "tokenizer error: too many indentation levels" says more than "Syntax Error @ 1:1."
+        message = next((line for line in lines if line.startswith("tokenizer error:")), lines[0])
         return FileOutcome(path=path, display=display, original=data,
                            error=f"cannot parse: {message} (line {exc.raw_line}, column {exc.raw_column})")
     except RecursionError:

@@ -221,6 +221,43 @@ def is_generated(data: bytes) -> bool:
     return GENERATED_MARKER in data[:GENERATED_SCAN_BYTES]
 
 
+#: CPython refuses more than 200 nested brackets; LibCST's native parser overflows its
+#: stack (a segmentation fault, killing the run) on a few thousand, so deeper is refused first.
+MAX_BRACKET_DEPTH = 200
+_BRACKETS = bytes(range(256)).translate(None, b"()[]{}")
+
+
+def too_deeply_nested(text: str) -> Optional[str]:
+    """Why ``text`` is refused before parsing (brackets nested too deep), else None.
+
+    A quick count over the bracket characters only; comments and strings are left out
+    (by tokenizing) only when that count is over the limit.
+    """
+    brackets = text.encode("utf-8", "surrogatepass").translate(None, _BRACKETS)
+    if len(brackets) <= 2 * MAX_BRACKET_DEPTH or _max_depth(chr(b) for b in brackets) <= MAX_BRACKET_DEPTH:
+        return None
+    try:
+        ops = (t.string for t in tokenize.generate_tokens(io.StringIO(text).readline)
+               if t.type == tokenize.OP and t.string in "()[]{}")
+        depth = _max_depth(ops)
+    except (tokenize.TokenError, SyntaxError):
+        depth = MAX_BRACKET_DEPTH + 1
+    if depth <= MAX_BRACKET_DEPTH:
+        return None
+    return f"too deeply nested to analyse (more than {MAX_BRACKET_DEPTH} nested brackets)"
+
+
+def _max_depth(chars: Iterator[str]) -> int:
+    depth = deepest = 0
+    for char in chars:
+        if char in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def decode(path: Path, data: bytes) -> SourceFile:
     """Decode like Python does (BOM, ``coding:`` cookie), keeping line endings as they are."""
     try:
