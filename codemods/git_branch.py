@@ -5,7 +5,14 @@ branch checked out. The base revision's files are read from the object database 
 temporary folder, analysed there like any project, and the fixed files go back in as
 blobs; the tree is written through a temporary index file (``GIT_INDEX_FILE``), the commit
 with ``commit-tree``, and the branch with ``update-ref``. A dirty tree, untracked files,
-a linked worktree or a subfolder make no difference.
+a linked worktree, a detached HEAD, a shallow clone or a held ``index.lock`` make no
+difference.
+
+What would make git fail half-way is refused before anything is written, so that a refusal
+leaves the repository exactly as it was: a bare repository, a name that ``git branch`` would
+reject or that collides with another branch's folder, a branch checked out in any worktree
+(an unborn one included), a lock held on the branch, and HEAD as the base while a merge,
+rebase, cherry-pick, revert or ``git am`` is stopped half-way.
 """
 
 from __future__ import annotations
@@ -66,11 +73,17 @@ def commit_fixes(paths: Sequence[Path], analyse: Analyse, name: str = DEFAULT_NA
         raise BranchError("not inside a git repository") from None
     with repo:
         if repo.bare or repo.working_tree_dir is None:
-            raise BranchError("a bare repository has no working tree to run in")
+            raise BranchError("this is a bare repository (no working tree): run flushguard "
+                              "branch in a clone or a worktree of it")
         top = Path(os.path.abspath(repo.working_tree_dir))
+        gitdir = Path(repo.git.rev_parse("--absolute-git-dir"))
+        if any(cwd.resolve().is_relative_to(Path(d).resolve()) for d in (gitdir, repo.common_dir)):
+            raise BranchError(f"{cwd} is inside the .git folder: run flushguard branch in the "
+                              "working tree")
         _inside(cwd, top)
         ref = _check_name(repo, name, force)
         base_commit = _resolve(repo, base)
+        _check_operation(repo, gitdir, base_commit)
         with tempfile.TemporaryDirectory(prefix="flushguard-branch-") as folder:
             tree_root = Path(folder)
             _materialize(repo, base_commit, tree_root)
@@ -81,7 +94,7 @@ def commit_fixes(paths: Sequence[Path], analyse: Analyse, name: str = DEFAULT_NA
             for given in paths or [Path(".")]:
                 relative = _inside(Path(os.path.abspath(cwd / given)), top)
                 target = tree_root / relative
-                if not target.exists():
+                if relative.parts[:1] == (".git",) or not target.exists():
                     raise BranchError(f"{given}: not in {base} ({base_commit[:12]})")
                 targets.append(target)
             # Paths show relative to the repository's top, as in the commit message.
@@ -136,23 +149,66 @@ def _current(repo, ref: str) -> Optional[str]:
 
 
 def _check_name(repo, name: str, force: bool) -> str:
-    """``refs/heads/NAME`` once NAME is a valid branch name that may be (re)written."""
+    """``refs/heads/NAME`` once NAME is a valid branch name that may be (re)written now.
+
+    Everything that would make ``update-ref`` fail is checked here, before any object is
+    written: a refusal leaves the repository exactly as it was.
+    """
     import git
 
-    try:
-        repo.git.check_ref_format("--branch", name)
-    except git.GitCommandError:
-        raise BranchError(f"'{name}' is not a valid branch name") from None
     ref = f"refs/heads/{name}"
-    if _current(repo, ref) is None:
-        return ref
-    if not force:
-        raise BranchError(f"branch '{name}' already exists (use --force to replace it)")
+    try:
+        # --branch: git branch's rules (no leading '-', not HEAD); the full name: no
+        # '@{-1}' (which --branch would expand to the previous branch).
+        repo.git.check_ref_format("--branch", name)
+        repo.git.check_ref_format(ref)
+    except git.GitCommandError:
+        raise BranchError(f"{_quote(name)} is not a valid branch name (git check-ref-format)"
+                          ) from None
     listing = repo.git.worktree("list", "--porcelain")
-    if f"branch {ref}" in listing.splitlines():
+    if f"branch {ref}" in listing.splitlines():  # an unborn (orphan) checkout included
         raise BranchError(f"branch '{name}' is checked out; flushguard never moves a checked-out "
-                          "branch, even with --force")
+                          f"branch{', even with --force' if force else ''}")
+    for other in repo.git.for_each_ref("--format=%(refname)", "refs/heads/").splitlines():
+        if other.startswith(f"{ref}/") or ref.startswith(f"{other}/"):
+            raise BranchError(f"branch '{name}' conflicts with the existing branch "
+                              f"'{other.removeprefix('refs/heads/')}' (git cannot hold both)")
+    if _current(repo, ref) is not None and not force:
+        raise BranchError(f"branch '{name}' already exists (use --force to replace it)")
+    lock = Path(os.path.abspath(repo.common_dir), *f"{ref}.lock".split("/"))
+    if lock.exists():
+        raise BranchError(f"branch '{name}' is locked by another git process ({lock} exists; "
+                          "delete it if no git command is running)")
     return ref
+
+
+def _quote(name: str) -> str:
+    """``name`` in quotes, on one line whatever it holds."""
+    return f"'{name}'" if name.isprintable() else repr(name)
+
+
+#: Per-worktree state files of an operation that stopped half-way, and the operation.
+_OPERATIONS = (("rebase-merge", "rebase"), ("rebase-apply/applying", "am"),
+               ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
+               ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert"))
+
+
+def _check_operation(repo, gitdir: Path, base_commit: str) -> None:
+    """Refuse to take HEAD as the base while a merge, rebase... holds it half-way.
+
+    HEAD is then not what the user is making (a rebase's intermediate commit, a merge's
+    first parent) and the working tree holds the conflicts; a base named with ``--base``
+    that is another commit is fine.
+    """
+    for marker, operation in _OPERATIONS:
+        if (gitdir / marker).exists():
+            break
+    else:
+        return
+    if base_commit != _current(repo, "HEAD"):
+        return
+    raise BranchError(f"git {operation} is in progress: finish it or run 'git {operation} "
+                      "--abort' first, or name the revision to fix with --base")
 
 
 def _resolve(repo, base: str) -> str:
@@ -161,7 +217,10 @@ def _resolve(repo, base: str) -> str:
     try:
         return repo.git.rev_parse("--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}")
     except git.GitCommandError:
-        raise BranchError(f"unknown revision '{base}' (no commit by that name)") from None
+        if base == "HEAD":  # HEAD always names a branch: an unborn one
+            raise BranchError("HEAD has no commit yet: there is nothing committed to fix"
+                              ) from None
+        raise BranchError(f"unknown revision {_quote(base)} (no commit by that name)") from None
 
 
 def _materialize(repo, commit: str, folder: Path) -> None:
