@@ -22,7 +22,9 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemods.imports import dotted, record_import
+from codemods.files import SITE_MARKERS
 from codemods.model_index import module_name_for
+from codemods.outline import Block, Outline, outline, restore, split_lines, statement_lines, verify
 from codemods.types import (
     CallFacts,
     ConsumerRead,
@@ -56,6 +58,11 @@ RAISING_LAZY = NEVER_LOADING_LAZY | {"raise_on_sql"}
 EAGER_LAZY = frozenset({"selectin", "joined", "subquery", "immediate"})
 SINGLE_RESULT = frozenset({"scalar_one", "scalar_one_or_none", "scalar", "first", "one", "one_or_none"})
 LIST_RESULT = frozenset({"all", "fetchall"})
+# t-string parts (Python 3.14), where the installed LibCST has them: each interpolation is
+# evaluated where the t-string is (a read), and, unlike an f-string's, not formatted.
+TEMPLATE_PARTS: Tuple[type, ...] = tuple(
+    getattr(cst, name) for name in ("TemplatedStringExpression", "BaseTemplatedStringContent")
+    if hasattr(cst, name))
 NOQA_RE = re.compile(r"#\s*(?:noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?|flushguard:\s*ignore)", re.I)
 
 RULE_NAMES = {
@@ -329,6 +336,8 @@ class FunctionAnalysis:
         self.escapes: List[Tuple[str, Obj, Tuple[Reason, ...]]] = []
         self.loop_stack: List[Tuple[List[State], List[State]]] = []  # (continues, breaks)
         self.order = 0
+        #: The statement being evaluated (where a read's position is looked up).
+        self.line: Optional[cst.CSTNode] = None
 
     # -- entry ---------------------------------------------------------------
 
@@ -658,6 +667,7 @@ class FunctionAnalysis:
         Returns what the expression evaluates to, when that is a tracked object
         or query.
         """
+        self.line = line
         if isinstance(node, cst.Await):
             inner = node.expression
             if isinstance(inner, cst.Call):
@@ -724,7 +734,7 @@ class FunctionAnalysis:
                                   cst.BaseSmallStatement, cst.Arg, cst.Element, cst.BaseDictElement,
                                   cst.FormattedStringExpression, cst.BaseFormattedStringContent,
                                   cst.SubscriptElement, cst.BaseSlice, cst.Comparison, cst.ComparisonTarget,
-                                  cst.Parameters, cst.Param)):
+                                  cst.Parameters, cst.Param, *TEMPLATE_PARTS)):
                 self.eval(child, state, line, block_ok, events)
         return None
 
@@ -1260,7 +1270,7 @@ class FunctionAnalysis:
                 causes[attr] = frozenset(found)
         if not unsafe:
             return
-        pos = self.a.position(node)
+        pos = self.a.position(node, self.line)
         record_key = (pos[0], pos[1], key, tuple(unsafe))
         existing = self.reads.get(record_key)
         if existing is not None:
@@ -1413,7 +1423,7 @@ class FunctionAnalysis:
             for reason in obj.reasons_for(attr):
                 seen = by_origin.setdefault(reason.origin, {})
                 seen[attr] = seen.get(attr, True) and reason.possible
-        line, column = self.a.position(value)
+        line, column = self.a.position(value, self.line)
         for origin, attrs in by_origin.items():
             self.a.returned.append(ReturnedState(
                 via=self.fqn, origin=origin or self.fqn, model=obj.model.qualname,
@@ -1466,9 +1476,47 @@ def _reason_key(reason: Reason) -> Tuple[int, str, str]:
 # ---------------------------------------------------------------------------
 
 
+class _Relevance:
+    """Which functions of a module can hold anything to find: those that contain a
+    flush/commit/rollback/expire site or call a function the facts know of (one that
+    returns unloaded objects or flushes the session it is given)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        words = [re.escape(m.decode()) for m in SITE_MARKERS]
+        calls = sorted({name.rpartition(".")[2] for name in names})
+        if calls:
+            words.append(r"\b(?:%s)\s*\(" % "|".join(re.escape(c) for c in calls))
+        self.pattern = re.compile("|".join(words))
+
+    def keep(self, block: Block, text: str) -> bool:
+        return self.pattern.search(text) is not None
+
+
+_RELEVANCE: Dict[Tuple[str, ...], _Relevance] = {}
+
+
+def _relevance(facts: CallFacts) -> _Relevance:
+    names = tuple(sorted({*facts.returns, *facts.flushers}))
+    found = _RELEVANCE.get(names)
+    if found is None:
+        _RELEVANCE.clear()  # one set of facts per round: keep only the latest
+        found = _RELEVANCE[names] = _Relevance(names)
+    return found
+
+
+def _parse_outline(shape: Outline) -> Optional[cst.Module]:
+    """The parsed outline, or None when it does not parse or hides a function the scan saw."""
+    try:
+        tree = cst.parse_module(shape.text)
+    except (cst.ParserSyntaxError, RecursionError):
+        return None
+    return tree if verify(shape, tree) else None
+
+
 class ModuleAnalyzer:
     def __init__(self, source: str, path: str, models: ModelIndex, settings: Settings,
-                 module_name: Optional[str], facts: Optional[CallFacts] = None) -> None:
+                 module_name: Optional[str], facts: Optional[CallFacts] = None,
+                 whole: bool = False) -> None:
         self.source = source
         self.facts = facts if facts is not None else CallFacts()
         self.calls: Set[str] = set()
@@ -1483,8 +1531,17 @@ class ModuleAnalyzer:
         self.models = models
         self.settings = settings
         self.module_name = module_name if module_name is not None else module_name_for(path)
-        self.tree = cst.parse_module(source)
+        #: The parsed module: its outline (the functions that can matter, the rest stubbed,
+        #: line numbers kept) when ``whole`` is false and the outline is sound, else all of it.
+        self.outline: Optional[Outline] = None if whole else outline(source, _relevance(self.facts).keep)
+        self.tree = _parse_outline(self.outline) if self.outline is not None else None
+        if self.tree is None:
+            self.outline = None
+            self.tree = cst.parse_module(source)
         self._positions = None
+        self._statement_lines: Optional[Dict[int, Tuple[int, int]]] = None
+        self._alone: Dict[int, Tuple[Mapping[cst.CSTNode, object], List[str]]] = {}
+        self._source_lines: Optional[List[str]] = None
         self.imports: Dict[str, str] = {}
         self.sites: Dict[int, SiteInfo] = {}
         self.site_by_node: Dict[int, SiteInfo] = {}
@@ -1503,15 +1560,59 @@ class ModuleAnalyzer:
             self._text_cache[id(node)] = cached
         return cached
 
-    def position(self, node: cst.CSTNode) -> Tuple[int, int]:
+    def position(self, node: cst.CSTNode, within: Optional[cst.CSTNode] = None) -> Tuple[int, int]:
+        """(line, column) of ``node``, both from 1; ``within`` is the statement that holds it.
+
+        Statements take their line from the scan of the text; a node within a statement,
+        from the positions of that statement alone; the whole module's positions (which
+        cost as much as its parse) only when neither can say.
+        """
+        found = self._statements().get(id(node))
+        if found is None and within is not None:
+            found = self._position_within(node, within)
+        if found is not None:
+            return found
         if self._positions is None:
-            # Resolved on first need: it costs as much as the parse, and most functions of a
-            # caller module never need a position.
+            # Resolved on first need: it costs as much as the parse, and most modules need
+            # no position but their statements'.
             self._positions = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
         pos = self._positions.get(node)
         if pos is None:
             return (0, 0)
         return (pos.start.line, pos.start.column + 1)
+
+    def _statements(self) -> Dict[int, Tuple[int, int]]:
+        if self._statement_lines is None:
+            shape = self.outline
+            self._statement_lines = statement_lines(
+                self.tree, shape.statements if shape is not None else None, self.source) or {}
+        return self._statement_lines
+
+    def _position_within(self, node: cst.CSTNode, stmt: cst.CSTNode) -> Optional[Tuple[int, int]]:
+        start = self._statements().get(id(stmt))
+        if start is None or not isinstance(stmt, cst.BaseStatement):
+            return None
+        alone = self._alone.get(id(stmt))
+        if alone is None:
+            module = cst.Module(body=[stmt], default_indent=self.tree.default_indent,
+                                default_newline=self.tree.default_newline)
+            alone = (MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider),
+                     module.code.splitlines())
+            self._alone[id(stmt)] = alone
+        positions, generated = alone
+        pos, anchor = positions.get(node), positions.get(stmt)
+        if pos is None or anchor is None or pos.start.line > len(generated):
+            return None
+        line = start[0] + pos.start.line - anchor.start.line
+        if self._source_lines is None:
+            self._source_lines = [text.rstrip("\r\n") for text in split_lines(self.source)]
+        if not 1 <= line <= len(self._source_lines):
+            return None
+        # The statement alone lacks the indentation of the blocks around it, nothing else.
+        original, alone_line = self._source_lines[line - 1], generated[pos.start.line - 1]
+        if not original.endswith(alone_line):
+            return None
+        return line, pos.start.column + len(original) - len(alone_line) + 1
 
     def new_site(self, stmt: cst.CSTNode, kind: SiteKind, session: str, block_ok: bool) -> SiteInfo:
         existing = self.site_by_node.get(id(stmt))
@@ -1677,6 +1778,15 @@ def _small_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
                 yield from _small_statements(suite)
 
 
+def _compound_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    """Every compound statement of a body, at any depth, without walking expressions."""
+    for stmt in body:
+        if not isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            yield stmt
+            for suite in _suites(stmt):
+                yield from _compound_statements(suite)
+
+
 def _call_name(func: cst.BaseExpression) -> Optional[str]:
     if isinstance(func, cst.Name):
         return func.value
@@ -1811,7 +1921,10 @@ def _route_of(func: cst.FunctionDef, analyzer: "ModuleAnalyzer") -> Optional[Tup
 def _class_session_attrs(cls: cst.ClassDef) -> Set[str]:
     """Attributes a class annotates as sessions (``db: AsyncSession``, ``self.db: AsyncSession = db``)."""
     attrs: Set[str] = set()
-    for node in _walk(cls):
+    body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
+    # Statements only, never expressions: walking every expression of a large service
+    # class cost more than analysing it.
+    for node in [*_small_statements(body), *_compound_statements(body)]:
         if isinstance(node, cst.AnnAssign):
             target = node.target
             if _annotation_names(node.annotation.annotation) & SESSION_TYPES:
@@ -1824,7 +1937,7 @@ def _class_session_attrs(cls: cst.ClassDef) -> Set[str]:
                 p.name.value for p in node.params.params
                 if p.annotation is not None and _annotation_names(p.annotation.annotation) & SESSION_TYPES
             }
-            for sub in _walk(node.body):
+            for sub in _small_statements(node.body.body if isinstance(node.body, cst.IndentedBlock) else ()):
                 if isinstance(sub, cst.Assign) and isinstance(sub.value, cst.Name) \
                         and sub.value.value in session_params:
                     for target in sub.targets:
@@ -1880,13 +1993,16 @@ def _reselect_text(session: str, obj: Obj, target: str, rels: Sequence[str]) -> 
 
 
 def analyze_module(source: str, path: str, models: ModelIndex, settings: Settings,
-                   module_name: Optional[str] = None, facts: Optional[CallFacts] = None) -> ModuleResult:
+                   module_name: Optional[str] = None, facts: Optional[CallFacts] = None,
+                   whole: bool = False) -> ModuleResult:
     """Find unsafe reads in ``source`` and return them with the fixed text.
 
     Pure: no file is read or written.  Raises ``libcst.ParserSyntaxError`` when
-    the source does not parse (the caller reports it).
+    the source does not parse (the caller reports it).  Unless ``whole``, only an
+    outline of the module is parsed (see :mod:`codemods.outline`): the functions that
+    can hold a finding, the rest stubbed; the result is the same.
     """
-    analyzer = ModuleAnalyzer(source, path, models, settings, module_name, facts)
+    analyzer = ModuleAnalyzer(source, path, models, settings, module_name, facts, whole)
     plans: Dict[Tuple[int, str], FixPlan] = {}
     findings: List[Tuple[Finding, Optional[Tuple[int, str]]]] = []
 
@@ -1995,6 +2111,11 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
         if needs_imports:
             new_tree = _add_imports(new_tree, needs_imports)
         new_source = new_tree.code
+        if analyzer.outline is not None:
+            restored = restore(source, analyzer.outline.text, new_source)
+            if restored is None:  # the fix did more than insert lines: redo it on the whole module
+                return analyze_module(source, path, models, settings, module_name, facts, whole=True)
+            new_source = restored
     result_findings.sort(key=lambda f: f.sort_key)
     return ModuleResult(
         path=path,
