@@ -67,6 +67,12 @@ def _common(func):
                           f"(default: {DEFAULT_STDIN_FILENAME})."),
         click.option("--quiet", "-q", is_flag=True, help="Print no summary and no progress."),
         click.option("--no-progress", is_flag=True, help="Never show the progress bar."),
+        click.option("--no-cache", is_flag=True, envvar="FLUSHGUARD_NO_CACHE",
+                     help="Read every file afresh, and keep nothing for the next run."),
+        click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+                     envvar="FLUSHGUARD_CACHE_DIR",
+                     help="Where facts from unchanged files are kept (default: .flushguard_cache "
+                          "in the project)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -164,7 +170,7 @@ def _discovery(options: Mapping[str, Any], paths: Sequence[Path],
 
 def _analyse(options: Mapping[str, Any], paths: Optional[Sequence[Path]] = None,
              cwd: Optional[Path] = None, root: Optional[Path] = None,
-             respect_gitignore: bool = True) -> _Run:
+             respect_gitignore: bool = True, cache: bool = True) -> _Run:
     """The shared start of every command: options into a run, bad input reported on stderr.
 
     ``paths``/``cwd``/``root`` stand in for the command line's paths and the current folder
@@ -201,7 +207,8 @@ def _analyse(options: Mapping[str, Any], paths: Optional[Sequence[Path]] = None,
             result = engine.run(targets, overrides, config_path=config_path, cwd=cwd, root=root,
                                 force_exclude=bool(options["force_exclude"]),
                                 respect_gitignore=respect_gitignore, progress=bar.update,
-                                **discovery)
+                                cache=cache and not options["no_cache"],
+                                cache_dir=options["cache_dir"], **discovery)
     except ConfigError as exc:
         _fail(str(exc))
     _report_problems(result)
@@ -451,12 +458,14 @@ def branch(name: Optional[str], base: str, force: bool, **options) -> None:
 
     if _stdin_mode(options):
         _fail("branch works on committed files: it cannot read source from stdin")
-    name = name or git_branch.DEFAULT_NAME
+    name = name if name is not None else git_branch.DEFAULT_NAME
     started = time.perf_counter()
     runs: List[_Run] = []
 
     def analyse(paths: Sequence[Path], cwd: Path, root: Path):
-        runs.append(_analyse(options, paths, cwd, root, respect_gitignore=False))
+        # The copy of the revision is thrown away: a cache there would only cost its writing.
+        runs.append(_analyse(options, paths, cwd, root, respect_gitignore=False,
+                             cache=options["cache_dir"] is not None))
         return runs[-1].result
 
     try:

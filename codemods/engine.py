@@ -9,11 +9,13 @@ and never writes; the command line decides what to do with the results.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from codemods import files
+from codemods.cache import Cache, digest, open_cache
 from codemods.types import (
     CallFacts,
     ConsumerRead,
@@ -84,19 +86,22 @@ def project_root(paths: Sequence[Path]) -> Path:
 
 def load_run_settings(root: Path, overrides: Mapping[str, object],
                       config_path: Optional[Path] = None,
-                      python_files: Optional[Sequence[Path]] = None) -> Settings:
+                      python_files: Optional[Sequence[Path]] = None,
+                      store: Optional[Cache] = None) -> Settings:
     """Project detection < ``[tool.flushguard]`` < command-line options."""
     from codemods.settings import build_settings, find_config, load_config
 
     config_file = config_path or find_config(root)
     config = load_config(config_file) if config_file is not None else {}
-    return build_settings(root, config, overrides, python_files=python_files)
+    return build_settings(root, config, overrides, python_files=python_files,
+                          memo=(store or Cache.disabled()).memo)
 
 
-def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
+def build_index(root: Path, python_files: Sequence[Path], store: Optional[Cache] = None) -> ModelIndex:
     """Every mapped class among the project's ``python_files``, from their source alone."""
     from codemods.model_index import build_model_index, may_define_models, scan_module
 
+    store = store or Cache.disabled()
     modules = []
     for path in python_files:
         try:
@@ -105,15 +110,21 @@ def build_index(root: Path, python_files: Sequence[Path]) -> ModelIndex:
             continue
         if not may_define_models(data):
             continue
-        import libcst  # only once some file may define a model: start-up stays cheap
+        relative = path.relative_to(root).as_posix()
+        key = digest("models", relative, data)
+        found = store.get(key)
+        if found is None:
+            import libcst  # only once some file may define a model: start-up stays cheap
 
-        try:
-            source = files.decode(path, data)
-            if files.too_deeply_nested(source.text):
+            try:
+                source = files.decode(path, data)
+                if files.too_deeply_nested(source.text):
+                    continue  # reported when the file is analysed as a target
+                found = scan_module(source.text, relative)
+            except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
                 continue  # reported when the file is analysed as a target
-            modules.append(scan_module(source.text, path.relative_to(root).as_posix()))
-        except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
-            continue  # reported when the file is analysed as a target
+            store.put(key, found)
+        modules.append(found)
     return build_model_index(modules)
 
 
@@ -174,10 +185,11 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
     )
 
 
-def build_schemas(root: Path, python_files: Sequence[Path]):
+def build_schemas(root: Path, python_files: Sequence[Path], store: Optional[Cache] = None):
     """The project's pydantic schemas (what a response model reads), from source alone."""
     from codemods.schema_index import build_schema_index, may_define_schemas, scan_schemas
 
+    store = store or Cache.disabled()
     declarations = []
     for path in python_files:
         try:
@@ -186,13 +198,18 @@ def build_schemas(root: Path, python_files: Sequence[Path]):
             continue
         if not may_define_schemas(data):
             continue
-        import libcst
+        relative = path.relative_to(root).as_posix()
+        key = digest("schemas", relative, data)
+        found = store.get(key)
+        if found is None:
+            import libcst
 
-        try:
-            declarations.extend(scan_schemas(files.decode(path, data).text,
-                                             path.relative_to(root).as_posix()))
-        except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
-            continue
+            try:
+                found = scan_schemas(files.decode(path, data).text, relative)
+            except (files.ReadError, libcst.ParserSyntaxError, RecursionError):
+                continue
+            store.put(key, found)
+        declarations.extend(found)
     return build_schema_index(declarations)
 
 
@@ -219,21 +236,57 @@ def _cross_facts(outcomes: Sequence[FileOutcome]) -> Tuple[Dict[str, ReturnedSta
     return returns, {k: tuple(sorted(set(v), key=lambda e: (e.target, e.kind))) for k, v in flushers.items()}
 
 
-def _needles(qualname: str) -> Tuple[bytes, ...]:
-    """Byte strings a file must contain to call ``qualname``: a method's class and name
-    (``GrantService`` and ``update(``), a function's name."""
-    parts = qualname.split(".")
-    if len(parts) >= 2 and parts[-2][:1].isupper():
-        return (b"async def", parts[-2].encode(), f".{parts[-1]}(".encode())
-    return (b"async def", f"{parts[-1]}(".encode())
+#: What makes a module read through a pydantic schema: a route (its response model or
+#: return annotation), ``Schema.model_validate(obj)``, ``Schema.from_orm(obj)``.
+_SERIALIZES = re.compile(rb"model_validate\(|from_orm\(|^[ \t]*@[\w.]+\.(?:get|post|put|patch|delete)\(",
+                         re.MULTILINE)
 
 
-def _may_call(path: Path, needles: Sequence[Tuple[bytes, ...]]) -> bool:
-    try:
-        data = path.read_bytes()
-    except OSError:
+class _Callers:
+    """Which files may call which functions, from the call names in their text: a method
+    call needs ``.name(`` and the class's name in the file, a function call ``name(``.
+    Each file's call names are read once per run, whatever the number of rounds."""
+
+    _CALL = re.compile(rb"(\.?)\s*(\w+)\s*\(")
+
+    def __init__(self) -> None:
+        self.calls: Dict[Path, Tuple[bytes, frozenset, frozenset]] = {}
+
+    def _of(self, path: Path) -> Optional[Tuple[bytes, frozenset, frozenset]]:
+        found = self.calls.get(path)
+        if found is None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return None
+            if b"async def" not in data:
+                found = (b"", frozenset(), frozenset())
+            else:
+                pairs = set(self._CALL.findall(data))
+                found = (data, frozenset(n for dot, n in pairs if dot), frozenset(n for _, n in pairs))
+            self.calls[path] = found
+        return found
+
+    @staticmethod
+    def wanted(qualnames: Sequence[str]) -> Dict[bytes, List[Optional[bytes]]]:
+        """Call name → the class each is a method of (None: a function)."""
+        found: Dict[bytes, List[Optional[bytes]]] = {}
+        for qualname in qualnames:
+            parts = qualname.split(".")
+            owner = parts[-2].encode() if len(parts) >= 2 and parts[-2][:1].isupper() else None
+            found.setdefault(parts[-1].encode(), []).append(owner)
+        return found
+
+    def may_call_any(self, path: Path, wanted: Mapping[bytes, List[Optional[bytes]]]) -> bool:
+        known = self._of(path)
+        if known is None or not known[2]:
+            return False
+        data, methods, names = known
+        for name in names & wanted.keys():
+            for owner in wanted[name]:
+                if owner is None or (name in methods and owner in data):
+                    return True
         return False
-    return any(all(n in data for n in group) for group in needles)
 
 
 def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
@@ -241,7 +294,8 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
         cwd: Optional[Path] = None, root: Optional[Path] = None, *,
         extend_exclude: Sequence[str] = (), include_generated: bool = True,
         respect_gitignore: bool = True, force_exclude: bool = False,
-        progress: Optional[Callable[[int, int], None]] = None) -> RunResult:
+        progress: Optional[Callable[[int, int], None]] = None,
+        cache: bool = True, cache_dir: Optional[Path] = None) -> RunResult:
     """Analyse every Python file under ``paths``; results in sorted path order.
 
     The keyword-only arguments are those of :func:`files.discover`, and ``progress``,
@@ -254,6 +308,9 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     every file that calls such a function (their reads are the consumers); last, with
     the consumers known, the files whose functions they read from.  Files are analysed
     in ``settings.jobs`` worker processes (default: every core).
+
+    With ``cache``, what each file taught is kept in ``cache_dir`` (default: the
+    project's ``.flushguard_cache``) and an unchanged file is not read as Python again.
     """
     root = (root or project_root(paths)).resolve()
     # One walk of the project serves detection, the indexes and, when the paths
@@ -261,8 +318,13 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     discovery = dict(extend_exclude=extend_exclude, include_generated=include_generated,
                      respect_gitignore=respect_gitignore, force_exclude=force_exclude)
     project_files = files.discover([root], exclude, **discovery)
-    settings = load_run_settings(root, overrides, config_path, project_files)
-    index = build_index(root, project_files)
+    # What a file says on its own (its models, schemas, session factories), whatever the settings.
+    facts_store = open_cache(root, cache_dir, cache, "facts")
+    settings = load_run_settings(root, overrides, config_path, project_files, facts_store)
+    index = build_index(root, project_files, facts_store)
+    # What the analysis found in a file, under these settings and these models.
+    results = open_cache(root, cache_dir, cache, digest("analysis", _analysis_settings(settings)))
+    scope = digest(_analysis_settings(settings), index)
     if all(p.resolve() == root for p in paths):
         targets = project_files
     else:
@@ -274,18 +336,43 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
     def analyse(paths_: Sequence[Path], facts: CallFacts, require_sites: bool,
                 report: Optional[Callable[[int, int], None]] = None) -> Dict[Path, FileOutcome]:
         ordered = sorted(paths_)
+        context = digest(scope, facts, require_sites)
         done: Dict[Path, FileOutcome] = {}
-        outcomes_ = pool.map(ordered, [shown[p] for p in ordered], facts, require_sites)
-        for count, outcome in enumerate(outcomes_, 1):
-            done[outcome.path] = outcome
+        todo: List[Tuple[Path, bytes, str]] = []
+        for path in ordered:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                todo.append((path, b"", ""))  # analyze_file reports it
+                continue
+            if require_sites and not files.may_have_sites(data):
+                done[path] = FileOutcome(path=path, display=shown[path], original=data)
+                continue
+            key = digest(context, _relative(path, root), shown[path], data) if results.enabled else ""
+            hit = results.get(key) if key else None
+            if isinstance(hit, ModuleResult):
+                done[path] = _outcome_from(path, shown[path], data, hit)
+            else:
+                todo.append((path, data, key))
+        count = len(done)
+        if report is not None and count:
+            report(count, len(ordered))
+        outcomes_ = pool.map([t[0] for t in todo], [shown[t[0]] for t in todo], facts, require_sites)
+        for (path, data, key), outcome in zip(todo, outcomes_):
+            done[path] = outcome
+            if key and outcome.module is not None and outcome.original == data:
+                results.put(key, _cached(outcome.module))
+            count += 1
             if report is not None:
                 report(count, len(ordered))
-        return done
+        return {path: done[path] for path in ordered}
 
     try:
-        outcomes = _rounds(shown, project_files, root, analyse, progress)
+        outcomes = _rounds(shown, project_files, root, analyse, progress, facts_store)
     finally:
         pool.close()
+        facts_store.save()
+        results.save()
     results = [outcomes[path] for path in targets]
     notes: List[str] = []
     if settings.backend == "unknown" and any(
@@ -298,25 +385,63 @@ def run(paths: Sequence[Path], overrides: Mapping[str, object] = {},
                      models=len(index.models), notes=tuple(notes), index=index)
 
 
+def _analysis_settings(settings: Settings) -> Settings:
+    """The settings without those that change only how results are shown or computed."""
+    import dataclasses
+
+    return dataclasses.replace(settings, jobs=None, format=None, color="auto")
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return os.path.abspath(path)
+
+
+def _cached(module: ModuleResult) -> ModuleResult:
+    """What the cache keeps of a result: not a copy of the file's text when nothing changed."""
+    import dataclasses
+
+    return module if module.changed else dataclasses.replace(module, new_source="")
+
+
+def _outcome_from(path: Path, display: str, data: bytes, module: ModuleResult) -> FileOutcome:
+    """The outcome of a file whose result came from the cache (the bytes are the same)."""
+    import dataclasses
+
+    source = files.decode(path, data)
+    if not module.changed:
+        module = dataclasses.replace(module, new_source=source.text)
+    return FileOutcome(
+        path=path, display=display, findings=module.findings, sites=module.sites,
+        old_text=source.text, new_text=module.new_source, original=data,
+        new_data=files.encode(source, module.new_source) if module.changed else None, module=module,
+    )
+
+
 def _rounds(shown: Mapping[Path, str], project_files: Sequence[Path], root: Path,
             analyse: Callable[..., Dict[Path, FileOutcome]],
-            progress: Optional[Callable[[int, int], None]]) -> Dict[Path, FileOutcome]:
+            progress: Optional[Callable[[int, int], None]],
+            facts_store: Optional[Cache] = None) -> Dict[Path, FileOutcome]:
     """The rounds described in :func:`run`; ``analyse(paths, facts, require_sites)``."""
     # Round 1: every file that may flush, on its own.
     outcomes = analyse(list(shown), CallFacts(), True, progress)
     returns, flushers = _cross_facts(list(outcomes.values()))
     if not (returns or flushers):
         return outcomes
-    schemas = build_schemas(root, project_files)
-    # Round 2, repeated while it learns something: the callers of those functions (and
-    # the functions again: a helper that flushes makes its caller's returns unloaded).
+    schemas = build_schemas(root, project_files, facts_store)
+    # Round 2, repeated while it learns something: the callers of those functions (a
+    # helper that flushes makes its caller's returns unloaded, and so on up), and the
+    # files of round 1 that serialize objects through schemas (unknown in round 1).
     changed = set(returns) | set(flushers)
-    relevant = {p for p, o in outcomes.items() if o.module is not None}
-    analysed = set(relevant)
+    analysed = {p for p, o in outcomes.items() if o.module is not None}
+    relevant = {p for p in analysed if _SERIALIZES.search(outcomes[p].original)}
+    callers = _Callers()
     for _ in range(4):
         # A changed return or flush effect matters to the files that may call it.
-        needles = sorted({_needles(q) for q in changed})
-        todo = [p for p in outcomes if p in relevant or _may_call(p, needles)]
+        wanted = callers.wanted(sorted(changed))
+        todo = [p for p in outcomes if p in relevant or callers.may_call_any(p, wanted)]
         analysed.update(todo)
         facts = CallFacts(returns=returns, flushers=flushers, schemas=schemas)
         outcomes.update(analyse(todo, facts, False))

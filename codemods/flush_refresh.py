@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from codemods.imports import dotted, record_import
 from codemods.files import SITE_MARKERS
 from codemods.model_index import module_name_for
-from codemods.outline import Block, Outline, outline, restore, split_lines, statement_lines, verify
+from codemods.outline import Block, Outline, Positions, restore
+from codemods.outline import parse as parse_outline
 from codemods.types import (
     CallFacts,
     ConsumerRead,
@@ -1467,6 +1467,21 @@ class FunctionAnalysis:
         return None
 
 
+def _plain_text(node: cst.CSTNode) -> Optional[str]:
+    """The source text of ``a`` or ``a.b.c`` written plainly (no brackets, no spaces), the
+    commonest node whose text is asked for, without generating code; else None."""
+    if isinstance(node, cst.Name):
+        return node.value if not node.lpar else None
+    if isinstance(node, cst.Attribute) and not node.lpar:
+        dot = node.dot
+        if not (isinstance(dot.whitespace_before, cst.SimpleWhitespace) and not dot.whitespace_before.value
+                and isinstance(dot.whitespace_after, cst.SimpleWhitespace) and not dot.whitespace_after.value):
+            return None
+        base = _plain_text(node.value)
+        return f"{base}.{node.attr.value}" if base is not None else None
+    return None
+
+
 def _reason_key(reason: Reason) -> Tuple[int, str, str]:
     return (reason.line, reason.code, reason.why)
 
@@ -1504,15 +1519,6 @@ def _relevance(facts: CallFacts) -> _Relevance:
     return found
 
 
-def _parse_outline(shape: Outline) -> Optional[cst.Module]:
-    """The parsed outline, or None when it does not parse or hides a function the scan saw."""
-    try:
-        tree = cst.parse_module(shape.text)
-    except (cst.ParserSyntaxError, RecursionError):
-        return None
-    return tree if verify(shape, tree) else None
-
-
 class ModuleAnalyzer:
     def __init__(self, source: str, path: str, models: ModelIndex, settings: Settings,
                  module_name: Optional[str], facts: Optional[CallFacts] = None,
@@ -1533,15 +1539,11 @@ class ModuleAnalyzer:
         self.module_name = module_name if module_name is not None else module_name_for(path)
         #: The parsed module: its outline (the functions that can matter, the rest stubbed,
         #: line numbers kept) when ``whole`` is false and the outline is sound, else all of it.
-        self.outline: Optional[Outline] = None if whole else outline(source, _relevance(self.facts).keep)
-        self.tree = _parse_outline(self.outline) if self.outline is not None else None
-        if self.tree is None:
-            self.outline = None
-            self.tree = cst.parse_module(source)
-        self._positions = None
-        self._statement_lines: Optional[Dict[int, Tuple[int, int]]] = None
-        self._alone: Dict[int, Tuple[Mapping[cst.CSTNode, object], List[str]]] = {}
-        self._source_lines: Optional[List[str]] = None
+        if whole:
+            self.tree, self.outline = cst.parse_module(source), None
+        else:
+            self.tree, self.outline = parse_outline(source, _relevance(self.facts).keep)
+        self._positions = Positions(self.tree, source, self.outline)
         self.imports: Dict[str, str] = {}
         self.sites: Dict[int, SiteInfo] = {}
         self.site_by_node: Dict[int, SiteInfo] = {}
@@ -1556,63 +1558,13 @@ class ModuleAnalyzer:
     def text(self, node: cst.CSTNode) -> str:
         cached = self._text_cache.get(id(node))
         if cached is None:
-            cached = self.tree.code_for_node(node)
+            cached = _plain_text(node) or self.tree.code_for_node(node)
             self._text_cache[id(node)] = cached
         return cached
 
     def position(self, node: cst.CSTNode, within: Optional[cst.CSTNode] = None) -> Tuple[int, int]:
-        """(line, column) of ``node``, both from 1; ``within`` is the statement that holds it.
-
-        Statements take their line from the scan of the text; a node within a statement,
-        from the positions of that statement alone; the whole module's positions (which
-        cost as much as its parse) only when neither can say.
-        """
-        found = self._statements().get(id(node))
-        if found is None and within is not None:
-            found = self._position_within(node, within)
-        if found is not None:
-            return found
-        if self._positions is None:
-            # Resolved on first need: it costs as much as the parse, and most modules need
-            # no position but their statements'.
-            self._positions = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
-        pos = self._positions.get(node)
-        if pos is None:
-            return (0, 0)
-        return (pos.start.line, pos.start.column + 1)
-
-    def _statements(self) -> Dict[int, Tuple[int, int]]:
-        if self._statement_lines is None:
-            shape = self.outline
-            self._statement_lines = statement_lines(
-                self.tree, shape.statements if shape is not None else None, self.source) or {}
-        return self._statement_lines
-
-    def _position_within(self, node: cst.CSTNode, stmt: cst.CSTNode) -> Optional[Tuple[int, int]]:
-        start = self._statements().get(id(stmt))
-        if start is None or not isinstance(stmt, cst.BaseStatement):
-            return None
-        alone = self._alone.get(id(stmt))
-        if alone is None:
-            module = cst.Module(body=[stmt], default_indent=self.tree.default_indent,
-                                default_newline=self.tree.default_newline)
-            alone = (MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider),
-                     module.code.splitlines())
-            self._alone[id(stmt)] = alone
-        positions, generated = alone
-        pos, anchor = positions.get(node), positions.get(stmt)
-        if pos is None or anchor is None or pos.start.line > len(generated):
-            return None
-        line = start[0] + pos.start.line - anchor.start.line
-        if self._source_lines is None:
-            self._source_lines = [text.rstrip("\r\n") for text in split_lines(self.source)]
-        if not 1 <= line <= len(self._source_lines):
-            return None
-        # The statement alone lacks the indentation of the blocks around it, nothing else.
-        original, alone_line = self._source_lines[line - 1], generated[pos.start.line - 1]
-        if not original.endswith(alone_line):
-            return None
-        return line, pos.start.column + len(original) - len(alone_line) + 1
+        """(line, column) of ``node``, both from 1; ``within`` is the statement that holds it."""
+        return self._positions.of(node, within)
 
     def new_site(self, stmt: cst.CSTNode, kind: SiteKind, session: str, block_ok: bool) -> SiteInfo:
         existing = self.site_by_node.get(id(stmt))

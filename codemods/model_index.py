@@ -491,8 +491,18 @@ def scan_module(source: str, path: str) -> ModuleModels:
     Pure: the source is parsed, never imported or executed.
     """
     _import_libcst()
-    module = cst.parse_module(source)
-    return _ModuleScanner(module, source, path).scan()
+    from codemods.outline import parse
+
+    # Only class bodies, module statements and a few kinds of methods say anything about
+    # models: every other function is parsed as a stub (same lines, same names).
+    module, shape = parse(source, _tells_about_models, classes="fields")
+    return _ModuleScanner(module, shape.text if shape is not None else source, path).scan()
+
+
+def _tells_about_models(block, text: str) -> bool:
+    """Whether a function or nested class may say something about a model: ``__repr__``
+    and ``__str__`` (what ``repr()`` reads), ``declared_attr`` methods."""
+    return block.kind == "class" or block.name in ("__repr__", "__str__") or "declared_attr" in text
 
 
 def _flatten(

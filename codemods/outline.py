@@ -17,28 +17,23 @@ from __future__ import annotations
 
 import bisect
 import re
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-#: Strings (any prefix, triple or single quoted), comments, brackets and backslash
-#: continuations: everything that decides where a statement starts.
+#: Strings (triple or single quoted; a prefix changes neither where a string ends nor
+#: which lines it spans) and comments: what hides brackets, quotes and line starts.
 _TOKENS = re.compile(
     r"""
-      (?P<comment>\#[^\r\n]*)
-    | (?P<string>
-        [A-Za-z]{0,2}
-        (?: \"\"\" (?: [^"\\] | \\. | "(?!"") )* (?: \"\"\" | \Z )
-          | ''' (?: [^'\\] | \\. | '(?!'') )* (?: ''' | \Z )
-          | " (?: [^"\\\r\n] | \\. )* (?: " | (?=[\r\n]) | \Z )
-          | ' (?: [^'\\\r\n] | \\. )* (?: ' | (?=[\r\n]) | \Z )
-        )
-      )
-    | (?P<open>[(\[{])
-    | (?P<close>[)\]}])
-    | (?P<continuation>\\\r?\n)
+      \#[^\r\n]*
+    | \"\"\" (?: [^"\\] | \\. | "(?!"") )* (?: \"\"\" | \Z )
+    | ''' (?: [^'\\] | \\. | '(?!'') )* (?: ''' | \Z )
+    | " (?: [^"\\\r\n] | \\. )* (?: " | (?=[\r\n]) | \Z )
+    | ' (?: [^'\\\r\n] | \\. )* (?: ' | (?=[\r\n]) | \Z )
     """,
     re.VERBOSE | re.DOTALL,
 )
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 _HEADER = re.compile(r"[ \t]*(?:(?P<async>async)[ \t]+)?(?P<kind>def|class)[ \t]+(?P<name>\w+)")
 _DECORATOR = re.compile(r"[ \t]*@")
 
@@ -57,9 +52,12 @@ class Block:
 
 
 def _line_starts(text: str) -> List[int]:
-    starts = [0]
-    for match in re.finditer(r"\r\n|\r|\n", text):
-        starts.append(match.end())
+    """Where each line of ``text`` starts (Python's line breaks: \\n, \\r\\n and \\r)."""
+    if "\r" in text:
+        starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
+    else:
+        starts = [0]
+        starts.extend(accumulate(map((1).__add__, map(len, text.split("\n")[:-1]))))
     if starts[-1] == len(text) and len(starts) > 1:
         starts.pop()
     return starts
@@ -67,47 +65,71 @@ def _line_starts(text: str) -> List[int]:
 
 def split_lines(text: str) -> List[str]:
     """The lines of ``text`` with their endings, split where Python splits them."""
-    starts = _line_starts(text)
-    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])] if text else []
+    return _lines_at(text, _line_starts(text))
+
+
+def _lines_at(text: str, starts: Sequence[int]) -> List[str]:
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)])] if text else []
 
 
 def statement_starts(text: str, starts: Sequence[int]) -> Optional[List[bool]]:
-    """For each line: does a statement start on it?  None when the scan is unsure."""
-    inside = [False] * len(starts)  # the line begins inside a string, brackets or a continuation
-    depth = 0
+    """For each line: does a statement start on it?  None when the scan is unsure.
+
+    Strings and comments are taken out first (a multi-line string keeps its line
+    breaks), then everything but brackets and backslashes; what is left of each line
+    is mostly nothing, and the rest is counted with str.count.  That keeps this scan
+    a small fraction of a parse.
+    """
+    inside = [False] * len(starts)  # the line begins inside a string
+    pieces: List[str] = []
+    last = 0
     for match in _TOKENS.finditer(text):
-        kind = match.lastgroup
-        if kind == "open":
-            if depth == 0:
-                first = bisect.bisect_right(starts, match.start())
-            depth += 1
+        start, end = match.span()
+        pieces.append(text[last:start])
+        last = end
+        if text[start] == "#":
             continue
-        if kind == "close":
-            if depth == 0:
+        if end == len(text) and not match.group().endswith(("'", '"')):
+            return None  # an unterminated string
+        first_line = bisect.bisect_right(starts, start)
+        last_line = bisect.bisect_right(starts, end - 1)
+        if last_line > first_line:
+            for line in range(first_line, last_line):
+                inside[line] = True
+            pieces.append("\n" * (last_line - first_line))
+    pieces.append(text[last:])
+    code = _NEWLINE.split("".join(pieces).translate(_BRACKETS_ONLY))
+    if len(code) < len(starts):
+        return None
+    depth = 0
+    continued = False
+    begins = [False] * len(starts)
+    for number in range(len(starts)):
+        line = code[number]
+        begins[number] = not (depth or continued or inside[number])
+        if line:
+            depth += (line.count("(") + line.count("[") + line.count("{")
+                      - line.count(")") - line.count("]") - line.count("}"))
+            if depth < 0:
                 return None
-            depth -= 1
-            if depth == 0:
-                last = bisect.bisect_right(starts, match.start())
-                for line in range(first, last):
-                    inside[line] = True
-            continue
-        if kind == "comment":
-            continue
-        if kind == "continuation":  # the next line goes on with this statement
-            following = bisect.bisect_right(starts, match.end() - 1)
-            if following < len(inside):
-                inside[following] = True
-            continue
-        if kind == "string":
-            if match.end() == len(text) and not re.search(r"(\"\"\"|'''|\"|')$", match.group()):
-                return None  # unterminated
-        first_line = bisect.bisect_right(starts, match.start())
-        last_line = bisect.bisect_right(starts, max(match.start(), match.end() - 1))
-        for line in range(first_line, last_line):
-            inside[line] = True
+            continued = line.endswith("\\")
+        else:
+            continued = False
     if depth:
         return None
-    return [not flag for flag in inside]
+    return begins
+
+
+class _KeepBrackets(dict):
+    """A str.translate table: brackets, backslashes and line breaks stay, the rest goes."""
+
+    def __missing__(self, key: int) -> Optional[int]:
+        value = key if chr(key) in "()[]{}\\\r\n" else None
+        self[key] = value
+        return value
+
+
+_BRACKETS_ONLY = _KeepBrackets()
 
 
 def _indent_width(indent: str) -> int:
@@ -116,8 +138,9 @@ def _indent_width(indent: str) -> int:
 
 def _scan(text: str) -> Optional[Tuple[List[str], List[Tuple[int, str]]]]:
     """The module's lines and, for each statement, its first line and indentation."""
-    lines = split_lines(text)
-    begins = statement_starts(text, _line_starts(text)) if text else []
+    starts = _line_starts(text)
+    lines = _lines_at(text, starts)
+    begins = statement_starts(text, starts) if text else []
     if begins is None:
         return None
     statements: List[Tuple[int, str]] = []
@@ -199,8 +222,8 @@ def outline(text: str, keep: Callable[[Block, str], bool], classes: str = "membe
     A top-level ``def`` is kept when ``keep(block, block_text)``.  A top-level class,
     by ``classes``: ``"members"`` keeps its statements, ``__init__`` and the members
     ``keep`` accepts (the whole class becomes a stub when it accepts none);
-    ``"whole"`` keeps every class as it is; ``"fields"`` keeps its statements and
-    stubs every member.
+    ``"whole"`` keeps every class as it is; ``"fields"`` keeps every class's
+    statements and the members ``keep`` accepts.
 
     None when the scan is unsure or nothing would be left out (parse ``text`` itself).
     """
@@ -230,7 +253,8 @@ def outline(text: str, keep: Callable[[Block, str], bool], classes: str = "membe
                 stub(block)
         elif classes == "fields":
             for child in block.children:
-                stub(child)
+                if not keep(child, source(child)):
+                    stub(child)
         elif classes == "members":
             members = {child for child in block.children if keep(child, source(child))}
             if not members:
@@ -262,17 +286,131 @@ def _ending(line: str) -> str:
 
 def verify(expected: Outline, tree) -> bool:
     """Whether the parsed outline holds every ``def`` the scan saw (none hidden in a string)."""
+    return _count_defs(tree.body) == expected.functions
+
+
+def _count_defs(body) -> int:
     import libcst as cst
 
     count = 0
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.FunctionDef):
-            count += 1
-        if isinstance(node, (cst.Module, cst.BaseSuite, cst.BaseCompoundStatement)):
-            stack.extend(node.children)
-    return count == expected.functions
+    for stmt in body:
+        if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            continue
+        count += isinstance(stmt, cst.FunctionDef)
+        for suite in _suites(stmt):
+            count += _count_defs(suite)
+    return count
+
+
+def _suites(stmt):
+    """The statement lists of a compound statement, in source order."""
+    import libcst as cst
+
+    def inner(node):
+        return node.body if isinstance(node, cst.IndentedBlock) else ()
+
+    yield inner(getattr(stmt, "body", None))
+    if isinstance(stmt, (cst.Try, cst.TryStar)):
+        for handler in stmt.handlers:
+            yield inner(handler.body)
+        for clause in (stmt.orelse, stmt.finalbody):
+            if clause is not None:
+                yield inner(clause.body)
+    elif isinstance(stmt, cst.Match):
+        for case in stmt.cases:
+            yield inner(case.body)
+    elif isinstance(stmt, (cst.If, cst.For, cst.While)) and stmt.orelse is not None:
+        if isinstance(stmt.orelse, cst.If):
+            yield [stmt.orelse]
+        else:
+            yield inner(stmt.orelse.body)
+
+
+def parse(text: str, keep: Callable[[Block, str], bool], classes: str = "members"):
+    """``(tree, outline)``: the parsed outline of ``text``, or (when there is no sound
+    outline) the parsed ``text`` and None.  Raises ``libcst.ParserSyntaxError`` only for
+    ``text`` itself."""
+    import libcst as cst
+
+    shape = outline(text, keep, classes)
+    if shape is not None:
+        try:
+            tree = cst.parse_module(shape.text)
+        except (cst.ParserSyntaxError, RecursionError):
+            tree = None
+        if tree is not None and verify(shape, tree):
+            return tree, shape
+    return cst.parse_module(text), None
+
+
+class Positions:
+    """Where nodes of a parsed module (or outline) are, without LibCST's position pass
+    over the whole module when it can be helped.
+
+    A statement's line comes from the scan of the text; a node within a statement, from
+    the positions of that statement alone; the whole module's positions (which cost as
+    much as its parse) only when neither can say.
+    """
+
+    def __init__(self, tree, text: str, shape: Optional[Outline] = None) -> None:
+        self.tree = tree
+        self.text = text
+        self.shape = shape
+        self._statements: Optional[Dict[int, Tuple[int, int]]] = None
+        self._alone: Dict[int, Tuple[object, List[str]]] = {}
+        self._lines: Optional[List[str]] = None
+        self._whole = None
+
+    def statements(self) -> Dict[int, Tuple[int, int]]:
+        if self._statements is None:
+            known = self.shape.statements if self.shape is not None else None
+            self._statements = statement_lines(self.tree, known, self.text) or {}
+        return self._statements
+
+    def of(self, node, within=None) -> Tuple[int, int]:
+        """(line, column) of ``node``, both from 1; ``within``: the statement holding it."""
+        found = self.statements().get(id(node))
+        if found is None and within is not None:
+            found = self.within(node, within)
+        if found is not None:
+            return found
+        if self._whole is None:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            self._whole = MetadataWrapper(self.tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        pos = self._whole.get(node)
+        if pos is None:
+            return (0, 0)
+        return (pos.start.line, pos.start.column + 1)
+
+    def within(self, node, stmt) -> Optional[Tuple[int, int]]:
+        import libcst as cst
+        from libcst.metadata import MetadataWrapper, PositionProvider
+
+        start = self.statements().get(id(stmt))
+        if start is None or not isinstance(stmt, cst.BaseStatement):
+            return None
+        alone = self._alone.get(id(stmt))
+        if alone is None:
+            module = cst.Module(body=[stmt], default_indent=self.tree.default_indent,
+                                default_newline=self.tree.default_newline)
+            alone = (MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider),
+                     module.code.splitlines())
+            self._alone[id(stmt)] = alone
+        positions, generated = alone
+        pos, anchor = positions.get(node), positions.get(stmt)  # type: ignore[attr-defined]
+        if pos is None or anchor is None or pos.start.line > len(generated):
+            return None
+        line = start[0] + pos.start.line - anchor.start.line
+        if self._lines is None:
+            self._lines = [text.rstrip("\r\n") for text in split_lines(self.text)]
+        if not 1 <= line <= len(self._lines):
+            return None
+        # The statement alone lacks the indentation of the blocks around it, nothing else.
+        original, alone_line = self._lines[line - 1], generated[pos.start.line - 1]
+        if not original.endswith(alone_line):
+            return None
+        return line, pos.start.column + len(original) - len(alone_line) + 1
 
 
 def restore(original: str, outline_text: str, rewritten: str) -> Optional[str]:

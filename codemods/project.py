@@ -13,12 +13,14 @@ copied into a source: only the ``dialect+driver://`` scheme is.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path, PurePath
 
 from codemods.files import SKIPPED_DIRS, walk_files
@@ -711,20 +713,33 @@ def _find_factories(data: bytes, rel: PurePath) -> list[SessionFactory]:
     """The async session factories a module calls, with their ``expire_on_commit``."""
     import libcst as cst
     from libcst.helpers import get_full_name_for_node
-    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from codemods.outline import Positions, parse
 
     try:
-        module = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError):
+        text = data.decode("utf-8")
+        # Only the functions (and methods) that call a factory are parsed; the rest are stubs.
+        module, shape = parse(text, lambda block, body: _calls_a_factory(body.encode("utf-8", "replace")))
+    except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError, RecursionError):
         return []  # the engine reports unparsable files; detection just skips them
     path = _display(rel)
+    positions = Positions(module, shape.text if shape is not None else text, shape)
 
     class Visitor(cst.CSTVisitor):
-        METADATA_DEPENDENCIES = (PositionProvider,)
-
         def __init__(self) -> None:
             self.found: list[SessionFactory] = []
             self.targets: dict[int, str] = {}
+            self.statements: list[cst.CSTNode] = []
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.BaseStatement):
+                self.statements.append(node)
+            return super().on_visit(node)
+
+        def on_leave(self, original_node: cst.CSTNode) -> None:
+            if isinstance(original_node, cst.BaseStatement):
+                self.statements.pop()
+            super().on_leave(original_node)
 
         def visit_Assign(self, node: cst.Assign) -> None:
             if len(node.targets) == 1:
@@ -772,13 +787,13 @@ def _find_factories(data: bytes, rel: PurePath) -> list[SessionFactory]:
                 )
             else:
                 value, explicit = True, False
-            line = self.get_metadata(PositionProvider, node).start.line
+            line = positions.of(node, self.statements[-1] if self.statements else None)[0]
             self.found.append(
                 SessionFactory(path, line, call, value, explicit, self.targets.get(id(node)))
             )
 
     visitor = Visitor()
-    MetadataWrapper(module, unsafe_skip_copy=True).visit(visitor)
+    module.visit(visitor)
     return visitor.found
 
 
@@ -949,7 +964,8 @@ _ENV_NAME = re.compile(r"^\.env(\..+)?$|^.+\.env$")
 _CONFIG_SUFFIXES = (".ini", ".toml", ".yaml", ".yml", ".cfg", ".conf")
 
 
-def detect_project(root: Path, python_files: Iterable[Path] | None = None) -> ProjectFacts:
+def detect_project(root: Path, python_files: Iterable[Path] | None = None,
+                   memo: Callable[[str, Callable[[], Any]], Any] | None = None) -> ProjectFacts:
     """Detect the backend, SQLAlchemy major version and session settings of the project at ``root``.
 
     ``root`` is the project's top folder: every file under it is considered, except
@@ -960,7 +976,8 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None) -> Pr
 
     Test suites, docs and examples (see :func:`is_test_path`) do not count for the
     backend or for ``expire_on_commit``.  Never raises for unreadable or malformed
-    files; they are skipped.
+    files; they are skipped.  ``memo(key, compute)``, when given, caches what is learnt
+    from one file's text (its session factories), keyed by that text.
     """
     root = Path(root)
     deps = _Deps()
@@ -1034,7 +1051,11 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None) -> Pr
 
     factories: list[SessionFactory] = []
     for data, rel in sorted(factory_files, key=lambda item: item[1]):
-        factories.extend(_find_factories(data, rel))
+        if memo is None:
+            factories.extend(_find_factories(data, rel))
+        else:
+            key = "factories:" + hashlib.sha256(str(rel).encode() + b"\0" + data).hexdigest()
+            factories.extend(memo(key, lambda: _find_factories(data, rel)))
 
     backend, backend_source = _decide_backend(url_signals + deps.signals, images)
     sqlalchemy, sqlalchemy_source = _decide_version(deps.versions)

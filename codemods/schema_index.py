@@ -73,7 +73,10 @@ def scan_schemas(source: str, path: str) -> Tuple[SchemaDecl, ...]:
     from codemods.imports import dotted, record_import
     from codemods.model_index import module_name_for
 
-    module = cst.parse_module(source)
+    from codemods.outline import parse
+
+    # Fields are class statements: methods (validators, properties) are parsed as stubs.
+    module, _ = parse(source, lambda block, text: block.kind == "class", classes="fields")
     module_name = module_name_for(path)
     imports: Dict[str, str] = {}
     local: Dict[str, str] = {}

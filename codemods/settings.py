@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from codemods.project import ProjectFacts, detect_project
 from codemods.types import BACKENDS, Settings
@@ -349,6 +350,7 @@ def build_settings(
     overrides: Mapping[str, object] = _EMPTY,
     facts: ProjectFacts | None = None,
     python_files: Iterable[Path] | None = None,
+    memo: Callable[[str, Callable[[], Any]], Any] | None = None,
 ) -> Settings:
     """One run's settings: project detection < ``config`` < ``overrides``.
 
@@ -361,7 +363,7 @@ def build_settings(
     ``facts`` defaults to ``detect_project(root)``; detection is skipped when the config
     and overrides already settle every detected value.  ``python_files`` is the
     project's Python files when the caller has listed them already (passed on to
-    ``detect_project`` so the tree is not walked for them again).  Raises ConfigError for an invalid
+    ``detect_project`` so the tree is not walked for them again), ``memo`` its cache.  Raises ConfigError for an invalid
     value (an unknown backend lists the valid ones); an override key that is not a
     setting is a caller bug and raises ValueError.
     """
@@ -371,7 +373,7 @@ def build_settings(
     given = _validate_overrides(overrides)
     if facts is None:
         settled = all(key in configured or key in given for key in _DETECTED)
-        facts = ProjectFacts() if settled else detect_project(root, python_files)
+        facts = ProjectFacts() if settled else detect_project(root, python_files, memo)
 
     def choose(key: str, detected: object, detected_source: str) -> tuple[object, str]:
         if key in given:

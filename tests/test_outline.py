@@ -346,7 +346,7 @@ def test_positions_within_a_statement_equal_libcsts() -> None:
     for stmt in statements:
         for node in _walk_expressions(stmt):
             expected = positions[node].start
-            assert analyzer._position_within(node, stmt) == (expected.line, expected.column + 1)
+            assert analyzer._positions.within(node, stmt) == (expected.line, expected.column + 1)
             checked += 1
     assert checked > 100
 
@@ -358,3 +358,13 @@ def _walk_expressions(node):
         if isinstance(current, (libcst.BaseExpression, libcst.Attribute)):
             yield current
         stack.extend(current.children)
+
+
+@pytest.mark.parametrize("code", ["a", "a.b.c", "(a).b", "a . b", "a.\\\n  b", "(a.b)", "f(x).y", "a[0].b"])
+def test_plain_text_equals_the_generated_code(code: str) -> None:
+    from codemods.flush_refresh import _plain_text
+
+    node = libcst.parse_expression(code)
+    plain = _plain_text(node)
+    assert plain is None or plain == libcst.Module([]).code_for_node(node)
+    assert (plain is not None) == (code in ("a", "a.b.c"))
