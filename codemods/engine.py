@@ -9,6 +9,7 @@ and never writes; the command line decides what to do with the results.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,10 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
                                error=f"a symlink to {path.resolve()}, outside the project; not followed")
     try:
         result = analyze_module(source.text, display, index, settings, module_name_for(relative), facts)
+        if result.findings or result.changed:
+            # The analysis may have parsed an outline, whose stubs hide the rest of the module:
+            # a file that is reported on or rewritten must parse whole.
+            libcst.parse_module(source.text)
     except libcst.ParserSyntaxError as exc:
         lines = str(exc).strip().splitlines()
         # "tokenizer error: too many indentation levels" says more than "Syntax Error @ 1:1."
@@ -247,10 +252,12 @@ class _Callers:
     call needs ``.name(`` and the class's name in the file, a function call ``name(``.
     Each file's call names are read once per run, whatever the number of rounds."""
 
-    _CALL = re.compile(rb"(\.?)\s*(\w+)\s*\(")
+    _NAME = re.compile(rb"\b(\w+)\(")
+    _METHOD = re.compile(rb"\.(\w+)\(")
 
-    def __init__(self) -> None:
+    def __init__(self, store: Optional[Cache] = None) -> None:
         self.calls: Dict[Path, Tuple[bytes, frozenset, frozenset]] = {}
+        self.store = store or Cache.disabled()
 
     def _of(self, path: Path) -> Optional[Tuple[bytes, frozenset, frozenset]]:
         found = self.calls.get(path)
@@ -262,8 +269,9 @@ class _Callers:
             if b"async def" not in data:
                 found = (b"", frozenset(), frozenset())
             else:
-                pairs = set(self._CALL.findall(data))
-                found = (data, frozenset(n for dot, n in pairs if dot), frozenset(n for _, n in pairs))
+                names = self.store.memo(digest("calls", data), lambda: (
+                    frozenset(self._METHOD.findall(data)), frozenset(self._NAME.findall(data))))
+                found = (data, *names)
             self.calls[path] = found
         return found
 
@@ -437,7 +445,7 @@ def _rounds(shown: Mapping[Path, str], project_files: Sequence[Path], root: Path
     changed = set(returns) | set(flushers)
     analysed = {p for p, o in outcomes.items() if o.module is not None}
     relevant = {p for p in analysed if _SERIALIZES.search(outcomes[p].original)}
-    callers = _Callers()
+    callers = _Callers(facts_store)
     for _ in range(4):
         # A changed return or flush effect matters to the files that may call it.
         wanted = callers.wanted(sorted(changed))
@@ -485,6 +493,7 @@ class _Pool:
     def __init__(self, jobs: int, root: Path, index: ModelIndex, settings: Settings) -> None:
         self.jobs, self.root, self.index, self.settings = jobs, root, index, settings
         self.executor = None
+        self.rounds = 0
 
     def map(self, paths: Sequence[Path], displays: Sequence[str], facts: CallFacts,
             require_sites: bool) -> Iterator[FileOutcome]:
@@ -500,7 +509,11 @@ class _Pool:
                 max_workers=self.jobs, initializer=_worker_init,
                 initargs=(self.root, self.index, self.settings))
         chunk = max(1, min(32, len(paths) // (self.jobs * 4)))
-        tasks = [(path, display, facts, require_sites) for path, display in zip(paths, displays)]
+        # The round's facts are pickled once here and unpickled once per worker.
+        self.rounds += 1
+        blob = pickle.dumps(facts, protocol=pickle.HIGHEST_PROTOCOL)
+        tasks = [(path, display, self.rounds, blob, require_sites)
+                 for path, display in zip(paths, displays)]
         yield from self.executor.map(_worker_task, tasks, chunksize=chunk)
 
     def close(self) -> None:
@@ -515,10 +528,12 @@ def _worker_init(root: Path, index: ModelIndex, settings: Settings) -> None:
     _WORKER.update(root=root, index=index, settings=settings)
 
 
-def _worker_task(task: Tuple[Path, str, CallFacts, bool]) -> FileOutcome:
-    path, display, facts, require_sites = task
+def _worker_task(task: Tuple[Path, str, int, bytes, bool]) -> FileOutcome:
+    path, display, round_, blob, require_sites = task
+    if _WORKER.get("round") != round_:
+        _WORKER.update(round=round_, facts=pickle.loads(blob))
     return analyze_file(path, _WORKER["root"], _WORKER["index"], _WORKER["settings"],  # type: ignore[arg-type]
-                        display, facts, require_sites)
+                        display, _WORKER["facts"], require_sites)  # type: ignore[arg-type]
 
 
 def run_source(data: bytes, path: Path, overrides: Mapping[str, object] = {},

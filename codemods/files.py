@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import fnmatch
+import functools
 import io
 import os
 import subprocess
@@ -313,8 +314,14 @@ def write_atomic(path: Path, data: bytes, expected_original: Optional[bytes] = N
 
 def display_path(path: Path, base: Optional[Path] = None) -> str:
     """``path`` relative to the current folder (or ``base``), with ``/`` separators."""
-    base = base or Path.cwd()
+    resolved_base = _resolved(base or Path.cwd())
+    resolved = path.resolve()
     try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
+        return resolved.relative_to(resolved_base).as_posix()
     except ValueError:
-        return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+        return Path(os.path.relpath(resolved, resolved_base)).as_posix()
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(base: Path) -> Path:
+    return base.resolve()

@@ -987,16 +987,24 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
     keyword: list[str] = []
     positional: list[str] = []
 
-    def python(data: bytes, rel: PurePath) -> None:
+    def learn(data: bytes, rel: PurePath) -> tuple[list[_Signal], bool, list[str], list[str]]:
         test = is_test_path(rel)
-        if not test:
-            url_signals.extend(_scan_urls(data, rel, python=True, sectioned=False))
-            if _calls_a_factory(data):
-                factory_files.append((data, rel))
-        if b".refresh" in data:
-            found = _refresh_styles(data, rel)
-            keyword.extend(found[0])
-            positional.extend(found[1])
+        signals = [] if test else _scan_urls(data, rel, python=True, sectioned=False)
+        factory = not test and _calls_a_factory(data)
+        styles = _refresh_styles(data, rel) if b".refresh" in data else ([], [])
+        return signals, factory, styles[0], styles[1]
+
+    def python(data: bytes, rel: PurePath) -> None:
+        if memo is None:
+            signals, factory, keyword_, positional_ = learn(data, rel)
+        else:
+            key = "python:" + hashlib.sha256(str(rel).encode() + b"\0" + data).hexdigest()
+            signals, factory, keyword_, positional_ = memo(key, lambda: learn(data, rel))
+        url_signals.extend(signals)
+        if factory:
+            factory_files.append((data, rel))
+        keyword.extend(keyword_)
+        positional.extend(positional_)
 
     for path, rel in _walk(root) if root.is_dir() else ():
         name = rel.name.lower()

@@ -143,8 +143,11 @@ def make_project(root: Path, service: str = SERVICE, repo: bool = True,
     return root
 
 
-def snapshot(root: Path, skip: Sequence[str] = (".git",)) -> Dict[str, tuple]:
-    """Every file under ``root``: its bytes, mode and mtime (to prove nothing was touched)."""
+def snapshot(root: Path, skip: Sequence[str] = (".git", ".flushguard_cache")) -> Dict[str, tuple]:
+    """Every file under ``root``: its bytes, mode and mtime (to prove nothing was touched).
+
+    The cache folder is flushguard's own (and ignores itself): writing it touches nothing.
+    """
     state = {}
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
