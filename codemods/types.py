@@ -7,7 +7,8 @@ processes, safe to share, and comparable in tests.  Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, FrozenSet, Literal, Mapping, Optional, Tuple
+from functools import cached_property
+from typing import Any, Dict, FrozenSet, List, Literal, Mapping, Optional, Tuple
 
 Backend = Literal["postgresql", "mysql", "mariadb", "sqlite", "unknown"]
 BACKENDS: Tuple[str, ...] = ("postgresql", "mysql", "mariadb", "sqlite", "unknown")
@@ -131,13 +132,25 @@ class ModelIndex:
     models: Tuple[ModelFacts, ...] = ()
 
     def by_qualname(self, qualname: str) -> Optional[ModelFacts]:
-        for model in self.models:
-            if model.qualname == qualname:
-                return model
-        return None
+        return self._by_qualname.get(qualname)
 
     def by_name(self, name: str) -> Tuple[ModelFacts, ...]:
-        return tuple(m for m in self.models if m.name == name)
+        return self._by_name.get(name, ())
+
+    # The analysis asks these thousands of times per module: look up, don't scan.
+    @cached_property
+    def _by_qualname(self) -> Dict[str, ModelFacts]:
+        found: Dict[str, ModelFacts] = {}
+        for model in self.models:
+            found.setdefault(model.qualname, model)  # the first, as a scan would find
+        return found
+
+    @cached_property
+    def _by_name(self) -> Dict[str, Tuple[ModelFacts, ...]]:
+        found: Dict[str, List[ModelFacts]] = {}
+        for model in self.models:
+            found.setdefault(model.name, []).append(model)
+        return {name: tuple(models) for name, models in found.items()}
 
     def resolve(self, name: str, qualname_hint: Optional[str] = None) -> Optional[ModelFacts]:
         """The model a module refers to as ``name``.
@@ -153,8 +166,8 @@ class ModelIndex:
             suffix = "." + name
             candidates = [
                 m
-                for m in self.models
-                if m.name == name and m.qualname.startswith(qualname_hint.rsplit(".", 1)[0] + ".")
+                for m in self.by_name(name)
+                if m.qualname.startswith(qualname_hint.rsplit(".", 1)[0] + ".")
                 and m.qualname.endswith(suffix)
             ]
             # The module says where the name comes from: a model of the same name elsewhere
