@@ -491,12 +491,37 @@ def scan_module(source: str, path: str) -> ModuleModels:
     Pure: the source is parsed, never imported or executed.
     """
     _import_libcst()
-    from codemods.outline import parse
+    from codemods.outline import batches, parse
 
+    # A large module (a generated one, mostly) is read a few classes at a time: its whole
+    # tree would take hundreds of megabytes.
+    pieces = batches(source, _tells_about_models, BATCH_CHARACTERS)
+    if pieces is not None:
+        try:
+            return _merge(path, [(_ModuleScanner(cst.parse_module(text), text, path).scan(), own)
+                                 for text, own in pieces])
+        except cst.ParserSyntaxError:
+            pass  # the whole module says where
     # Only class bodies, module statements and a few kinds of methods say anything about
     # models: every other function is parsed as a stub (same lines, same names).
     module, shape = parse(source, _tells_about_models, classes="fields")
     return _ModuleScanner(module, shape.text if shape is not None else source, path).scan()
+
+
+#: Above this many characters of outline, a module's classes are read in batches.
+BATCH_CHARACTERS = 50_000
+
+
+def _merge(path: str, parts: Sequence[Tuple[ModuleModels, Sequence[Tuple[int, int]]]]) -> ModuleModels:
+    """One module's facts from the facts of its batches: the module-level facts are the
+    same in each (take the first), the classes each batch holds for real."""
+    first = parts[0][0]
+    classes = [decl for decl in first.classes if decl.line == 0]
+    for models, own in parts:
+        classes.extend(decl for decl in models.classes
+                       if any(start <= decl.line < end for start, end in own))
+    classes.sort(key=lambda decl: decl.line)
+    return replace(first, path=path, classes=tuple(classes))
 
 
 def _tells_about_models(block, text: str) -> bool:

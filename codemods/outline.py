@@ -276,6 +276,49 @@ def outline(text: str, keep: Callable[[Block, str], bool], classes: str = "membe
                    kept=blanked.count(False), total=len(lines), statements=tuple(sorted(own)))
 
 
+def batches(text: str, keep: Callable[[Block, str], bool], limit: int) -> Optional[List[Tuple[str, List[Tuple[int, int]]]]]:
+    """The ``"fields"`` outline of a large module cut into texts of about ``limit``
+    characters of classes each, for a reader that needs one class at a time (LibCST's tree
+    takes hundreds of times the memory of its text).
+
+    Each text has every module-level statement and the classes of its batch (with their
+    members as :func:`outline` keeps them); the other classes are ``class Name: ...``
+    stubs, so every name is still bound; line numbers are the module's.  Returned with
+    each text: the line ranges (``[start, end)``, from 1) of its own classes.  None when
+    the outline is small enough to parse at once, or the scan is unsure.
+    """
+    shape = outline(text, keep, "fields")
+    reduced = shape.text if shape is not None else text  # None: nothing to stub, or unsure
+    if len(reduced) <= limit:
+        return None
+    scanned = blocks(reduced)
+    if scanned is None:
+        return None
+    lines, top = scanned
+    classes = [block for block in top if block.kind == "class"]
+    groups: List[List[Block]] = [[]]
+    size = 0
+    for block in classes:
+        length = sum(len(lines[n]) for n in range(block.start, block.end))
+        if groups[-1] and size + length > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(block)
+        size += length
+    out = []
+    for group in groups:
+        own = set(map(id, group))
+        text_lines = list(lines)
+        for block in classes:
+            if id(block) in own:
+                continue
+            for number in range(block.start, block.end):
+                text_lines[number] = _ending(lines[number])
+            text_lines[block.header] = f"class {block.name}: ...{_ending(lines[block.header])}"
+        out.append(("".join(text_lines), [(b.start + 1, b.end + 1) for b in group]))
+    return out
+
+
 def _ending(line: str) -> str:
     if line.endswith("\r\n"):
         return "\r\n"

@@ -368,3 +368,21 @@ def test_plain_text_equals_the_generated_code(code: str) -> None:
     plain = _plain_text(node)
     assert plain is None or plain == libcst.Module([]).code_for_node(node)
     assert (plain is not None) == (code in ("a", "a.b.c"))
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_a_large_model_module_read_in_batches_says_the_same(case: str, monkeypatch) -> None:
+    from codemods import model_index
+
+    for path in sorted((SNAPSHOTS / case / "input").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if not model_index.may_define_models(text.encode()):
+            continue
+        whole = model_index.scan_module(text, path.name)
+        monkeypatch.setattr(model_index, "BATCH_CHARACTERS", 150)
+        pieces = outline_mod.batches(text, model_index._tells_about_models, 150)
+        batched = model_index.scan_module(text, path.name)
+        monkeypatch.undo()
+        assert batched == whole
+        if pieces is not None and text.count("\nclass ") > 2:
+            assert len(pieces) > 1
