@@ -286,10 +286,12 @@ def module_name_for(path: str) -> str:
 
 
 # Cheap byte markers of model-related source. A file without any is skipped before parsing; a
-# false positive only costs one parse. ``= func.``/``= text(`` catch constant modules
-# (``NOW = func.now()``) that define no class.
+# false positive costs one parse (a megabyte of generated code: seconds). ``= func.``/``= text(``
+# catch constant modules (``NOW = func.now()``) that define no class. ``Column`` counts as a
+# word only (a GraphQL ``ProjectColumn`` is not one), and SQLModel's ``Field(`` only with
+# ``sqlmodel`` in the file (pydantic's is not a column).
+_COLUMN_WORD = re.compile(rb"\bColumn\b")
 _MODEL_MARKERS: Tuple[bytes, ...] = (
-    b"Column",
     b"mapped_column",
     b"relationship",
     b"Relationship",
@@ -303,7 +305,7 @@ _MODEL_MARKERS: Tuple[bytes, ...] = (
     b"deferred",
     b"query_expression",
     b"declared_attr",
-    b"Field(",
+    b"sqlmodel",
     b"registry(",
     b"= func.",
     b"= sa.func.",
@@ -319,7 +321,8 @@ def may_define_models(data: bytes) -> bool:
     A prefilter only: True for every file ``scan_module`` can learn something from (as long
     as it spells SQLAlchemy's names normally), and for many it cannot.
     """
-    return any(marker in data for marker in _MODEL_MARKERS)
+    return any(marker in data for marker in _MODEL_MARKERS) or (
+        b"Column" in data and _COLUMN_WORD.search(data) is not None)
 
 
 def _last(dotted: Optional[str]) -> str:

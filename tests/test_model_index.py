@@ -88,7 +88,8 @@ def test_module_name_for_maps_paths_to_dotted_modules(path: str, expected: str) 
         b"class Base(DeclarativeBase): pass",
         b"total = column_property(select(1))",
         b"body = deferred(Column(Text))",
-        b"name: str = Field(index=True)",
+        b"from sqlmodel import Field\n\nname: str = Field(index=True)",
+        b"id = sa.Column(sa.Integer, primary_key=True)",
         b"timestamp = Annotated[datetime, mapped_column(server_default=func.now())]",
         b"NOW = func.now()",
     ],
@@ -100,6 +101,16 @@ def test_prefilter_accepts_files_that_may_define_models(data: bytes) -> None:
 def test_prefilter_rejects_plain_service_code() -> None:
     source = b"async def create(session):\n    session.add(obj)\n    await session.flush()\n"
     assert not may_define_models(source)
+
+
+@pytest.mark.parametrize("data", [
+    # a generated GraphQL schema (a megabyte of classes): Column only inside other names
+    b"class ProjectColumn(sgqlc.types.Type):\n    cards = sgqlc.types.Field(CardConnection)\n",
+    # pydantic's Field is not a column
+    b"from pydantic import BaseModel, Field\n\nclass Out(BaseModel):\n    name: str = Field(max_length=9)\n",
+])
+def test_prefilter_rejects_look_alikes(data: bytes) -> None:
+    assert not may_define_models(data)
 
 
 # --------------------------------------------------------------------------
