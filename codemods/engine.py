@@ -175,14 +175,10 @@ def analyze_file(path: Path, root: Path, index: ModelIndex, settings: Settings,
                            error=f"cannot parse: {message} (line {exc.raw_line}, column {exc.raw_column})")
     except RecursionError:
         return FileOutcome(path=path, display=display, original=data, error="too deeply nested to analyse")
-    new_data = None
-    if result.changed:
-        try:
-            libcst.parse_module(result.new_source)
-        except libcst.ParserSyntaxError:  # a bug of ours; never write what does not parse
-            return FileOutcome(path=path, display=display, original=data, findings=result.findings,
-                               error="internal error: the fixed file would not parse; left unchanged")
-        new_data = files.encode(source, result.new_source)
+    if result.error is not None:  # the fix would not parse (the core checked): a bug of ours
+        return FileOutcome(path=path, display=display, original=data, findings=result.findings,
+                           error=result.error)
+    new_data = files.encode(source, result.new_source) if result.changed else None
     return FileOutcome(
         path=path, display=display, findings=result.findings, sites=result.sites,
         old_text=source.text, new_text=result.new_source, original=data, new_data=new_data,

@@ -266,7 +266,13 @@ def _merge_into(a: Obj, b: Obj) -> None:
         a.unloaded.setdefault(attr, set()).update(reasons)
     if b.expired:
         if a.expired:
-            a.reloaded &= b.reloaded
+            # An attribute reloaded on one arm only is unloaded for the other arm's reasons
+            # alone (not for the expiry its own arm reloaded it after).
+            for attr in a.reloaded - b.reloaded:
+                a.unloaded.setdefault(attr, set()).update(b.expired)
+            for attr in b.reloaded - a.reloaded:
+                a.unloaded.setdefault(attr, set()).update(a.expired)
+            a.reloaded |= b.reloaded
         else:
             a.reloaded = set(b.reloaded)
         a.expired |= b.expired
@@ -460,7 +466,7 @@ class FunctionAnalysis:
     def refreshes_each(self, stmt: cst.For) -> bool:
         body = stmt.body.body
         return (isinstance(stmt.target, cst.Name) and len(body) >= 1
-                and all(_is_refresh_stmt(s) for s in body))
+                and all(_is_refresh_stmt(s) or _is_reselect_stmt(s) for s in body))
 
     def exec_loop(self, stmt: Union[cst.For, cst.While], state: State, block_ok: bool,
                   target: Optional[cst.BaseExpression], iter_: Optional[cst.BaseExpression],
@@ -960,7 +966,9 @@ class FunctionAnalysis:
             victims = [first] if method == "expire" and isinstance(first, Obj) else (
                 self.session_objects(state, session) if method == "expire_all" else [])
             for obj in victims:
-                if not isinstance(obj, Obj):
+                # A pending object is never expired: expire_all() passes it by, expire() of it
+                # raises (and a refresh of it would too).
+                if not isinstance(obj, Obj) or not obj.persistent:
                     continue
                 if names is None:
                     obj.expired = {reason_for("FG003")}
@@ -1496,15 +1504,18 @@ class _Relevance:
     flush/commit/rollback/expire site or call a function the facts know of (one that
     returns unloaded objects or flushes the session it is given)."""
 
+    #: ``name(`` and ``name (``: a call, as far as a text search can tell.
+    _CALL = re.compile(r"\b(\w+)\s*\(")
+
     def __init__(self, names: Iterable[str]) -> None:
-        words = [re.escape(m.decode()) for m in SITE_MARKERS]
-        calls = sorted({name.rpartition(".")[2] for name in names})
-        if calls:
-            words.append(r"\b(?:%s)\s*\(" % "|".join(re.escape(c) for c in calls))
-        self.pattern = re.compile("|".join(words))
+        self.markers = tuple(m.decode() for m in SITE_MARKERS)
+        # A set, not a regex alternation: the cost of a search must not grow with the project.
+        self.calls = frozenset(name.rpartition(".")[2] for name in names)
 
     def keep(self, block: Block, text: str) -> bool:
-        return self.pattern.search(text) is not None
+        if any(marker in text for marker in self.markers):
+            return True
+        return bool(self.calls) and not self.calls.isdisjoint(self._CALL.findall(text))
 
 
 _RELEVANCE: Dict[Tuple[str, ...], _Relevance] = {}
@@ -1998,7 +2009,10 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
                 for attr in attrs:
                     if reason in record.causes.get(attr, ()):
                         (plan.possible if reason.possible else plan.certain).add(attr)
-                plan_key = plan_key or key
+                # The finding's fix is one that can be inserted (a site on a line of its own
+                # in a block), when any of its sites has one.
+                if plan_key is None or (site.block_ok and not plans[plan_key].site.block_ok):
+                    plan_key = key
             site_reason = reasons[-1]
             message = _message(code, record.obj_key, attrs, reasons)
             if fg004:
@@ -2056,6 +2070,7 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
         result_findings.append(_replace_fix(finding, fix))
 
     new_source = source
+    error: Optional[str] = None
     to_apply = {k: [(p, t) for p, t, apply in v if apply] for k, v in insertions.items()}
     to_apply = {k: v for k, v in to_apply.items() if v}
     if to_apply:
@@ -2063,7 +2078,16 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
         if needs_imports:
             new_tree = _add_imports(new_tree, needs_imports)
         new_source = new_tree.code
-        if analyzer.outline is not None:
+        parsed = analyzer.outline.text if analyzer.outline is not None else source
+        rendered = analyzer.tree.code
+        if rendered != parsed:  # LibCST's round trip lost something: redo its edits on the text
+            new_source = _replay(parsed, rendered, new_source) or new_source
+        try:  # never hand out a fix that does not parse (a bug of ours)
+            cst.parse_module(new_source)
+        except cst.ParserSyntaxError:
+            error = "internal error: the fixed file would not parse; left unchanged"
+            new_source = source
+        if analyzer.outline is not None and error is None:
             restored = restore(source, analyzer.outline.text, new_source)
             if restored is None:  # the fix did more than insert lines: redo it on the whole module
                 return analyze_module(source, path, models, settings, module_name, facts, whole=True)
@@ -2075,11 +2099,44 @@ def analyze_module(source: str, path: str, models: ModelIndex, settings: Setting
         sites=_categorised(analyzer, result_findings),
         new_source=new_source,
         changed=new_source != source,
+        error=error,
         returned=tuple(analyzer.returned),
         consumer_reads=tuple(sorted(set(consumer_reads), key=lambda c: (c.origin, c.attribute, c.reader))),
         flush_effects=tuple(sorted(analyzer.flush_effects, key=lambda e: (e.function, e.target, e.kind))),
         calls=tuple(sorted(analyzer.calls)),
     )
+
+
+def _replay(text: str, rendered: str, rewritten: str) -> Optional[str]:
+    """The edits that turn ``rendered`` (LibCST's rendering of ``text``) into ``rewritten``,
+    made to ``text`` itself; None when an edit touches a line ``rendered`` does not share with
+    ``text``. LibCST renders blank lines before an indented comment that ends a file as
+    nothing, and a fix must not take them away."""
+    import difflib
+
+    from codemods.outline import split_lines
+
+    base, old, new = split_lines(text), split_lines(rendered), split_lines(rewritten)
+    where: Dict[int, int] = {len(old): len(base)}
+    for block in difflib.SequenceMatcher(None, base, old, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            where[block.b + k] = block.a + k
+    out: List[str] = []
+    position = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        if i1 not in where or any(i not in where for i in range(i1, i2)):
+            return None
+        start = where[i1]
+        end = where[i2 - 1] + 1 if i2 > i1 else start
+        if start < position or end < start:
+            return None
+        out.extend(base[position:start])
+        out.extend(new[j1:j2])
+        position = end
+    out.extend(base[position:])
+    return "".join(out)
 
 
 def _categorised(analyzer: ModuleAnalyzer, findings: Sequence[Finding]) -> Tuple[SiteReport, ...]:
@@ -2140,6 +2197,12 @@ def _fix_statement(analyzer: ModuleAnalyzer, plan: FixPlan, names: Sequence[str]
     if settings.sqlalchemy == "1.4" and rels:
         needs_imports.update({"select", "selectinload"})
         statement = _reselect_text(session, obj, target_ref, rels)
+        if plan.site.kind in ("rollback", "expire") or (
+                plan.site.kind == "commit" and settings.expire_on_commit):
+            # The re-select's WHERE reads the primary key, which the site expired: load it first.
+            indent = analyzer.tree.default_indent if loop_var is not None else ""
+            statement = (_refresh_text(settings, session, target_ref, obj.model.primary_key)
+                         + analyzer.tree.default_newline + indent + statement)
     else:
         statement = _refresh_text(settings, session, target_ref, names)
     if loop_var is not None:
@@ -2155,7 +2218,9 @@ def _element_name(list_name: str, analyzer: ModuleAnalyzer) -> str:
     if base.endswith("s") and len(base) > 1:
         candidates.append(base[:-1])
     candidates += [f"{base}_item", "obj"]
-    used = {n.value for n in _walk(analyzer.tree) if isinstance(n, cst.Name)}
+    # Every word of the module, strings and comments included: a superset of its names,
+    # read from the text rather than by walking the whole tree.
+    used = set(re.findall(r"\w+", analyzer.source))
     for candidate in candidates:
         if candidate not in used and candidate.isidentifier():
             return candidate
@@ -2181,7 +2246,8 @@ class _Inserter(cst.CSTTransformer):
             plans = self.insertions.get(id(original))
             if plans:
                 for _, text in plans:
-                    pending.append(cst.parse_statement(text + self.module.default_newline, config=self.config))
+                    pending.extend(cst.parse_module(text + self.module.default_newline,
+                                                    config=self.config).body)
         out.extend(pending)
         return out
 
@@ -2205,6 +2271,23 @@ def _is_refresh_stmt(stmt: cst.CSTNode) -> bool:
         return isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) \
             and call.func.attr.value == "refresh"
     return False
+
+
+def _is_reselect_stmt(stmt: cst.CSTNode) -> bool:
+    """``await S.execute(select(M).where(...).options(...))``: the re-select that loads a
+    relationship on SQLAlchemy 1.4 (what a fix writes there instead of a refresh)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    small = stmt.body[0]
+    if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Await)):
+        return False
+    call = small.value.expression
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "execute" and call.args):
+        return False
+    query = call.args[0].value
+    return isinstance(query, cst.Call) and isinstance(query.func, cst.Attribute) \
+        and query.func.attr.value == "options"
 
 
 def _add_imports(tree: cst.Module, names: Set[str]) -> cst.Module:
