@@ -2224,7 +2224,10 @@ def _element_name(list_name: str, analyzer: ModuleAnalyzer) -> str:
     for candidate in candidates:
         if candidate not in used and candidate.isidentifier():
             return candidate
-    return f"{base}_item_"
+    number = 2
+    while f"{base}_item{number}" in used:  # never rebind a name the module uses
+        number += 1
+    return f"{base}_item{number}"
 
 
 class _Inserter(cst.CSTTransformer):
