@@ -1002,6 +1002,31 @@ def test_the_patch_is_the_fix_when_a_string_holds_a_line_separator() -> None:
                   _in_process)
 
 
+def test_a_refresh_loop_leaves_no_second_name_for_the_list() -> None:
+    """Found by the nightly profile: after `for item in items: await S.refresh(item, ...)` the
+    element name stayed bound to the list itself, so joining the handler's path (where the
+    list is expired and `items` rebound) expired the list on the refreshed path too, and the
+    next run inserted a second loop."""
+    first, second = _run_core(JOIN_MODELS, """\
+from sqlalchemy import select
+
+from app.models import Item
+
+
+async def load(session, flag):
+    items = (await session.scalars(select(Item))).all()
+    if flag:
+        try:
+            await session.commit()  # noqa: FG001
+        except ValueError:
+            await session.commit()
+            items = None
+    return [item.name for item in items]
+""", backend="mysql")
+    assert first.new_text.count("await session.refresh(") == 1
+    assert second is not None and second.new_data is None
+
+
 def test_a_file_with_findings_must_parse_whole() -> None:
     """Found by the mutated programs: only the functions that can hold a finding are parsed
     (the rest are stubs), so a syntax error elsewhere went unseen; the findings were reported
