@@ -426,6 +426,9 @@ class FunctionAnalysis:
                 # empty list has no element left to read, so the loop is not a branch here.
                 state.bindings[self.a.text(stmt.target)] = iter_value  # shared, not copied
                 self.exec_body(stmt.body, state)
+                # The element name must not outlive the loop as a second name of the list: a
+                # join with another path would merge that path's list state into this one's.
+                state.bindings.pop(self.a.text(stmt.target), None)
                 return state
             return self.exec_loop(stmt, state, block_ok, target=stmt.target, iter_=stmt.iter,
                                   iter_value=iter_value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -190,7 +191,7 @@ def _uri(path: str) -> str:
 
 
 def _sarif_fix(outcome: FileOutcome, fix: Fix, changes: Sequence["Change"]) -> Dict[str, object]:
-    old = outcome.old_text.splitlines(keepends=True)
+    old = _lines(outcome.old_text)
     offsets = [0]
     for line in old:
         offsets.append(offsets[-1] + len(line))
@@ -279,8 +280,8 @@ def split_changes(old_text: str, new_text: str, fixes: Iterable[Fix]) -> Optiona
     for fix in sorted({fix_id(f): f for f in fixes}.values(), key=lambda f: f.line):
         by_text.setdefault(statement_key(fix.text), []).append(fix)
     first_lines = {text.splitlines()[0].strip() for text in by_text}
-    old = old_text.splitlines(keepends=True)
-    new = new_text.splitlines(keepends=True)
+    old = _lines(old_text)
+    new = _lines(new_text)
     changes: List[Change] = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -298,7 +299,7 @@ def split_changes(old_text: str, new_text: str, fixes: Iterable[Fix]) -> Optiona
 
 def apply_changes(old_text: str, changes: Sequence[Change]) -> str:
     """``old_text`` with ``changes`` (pieces of one :func:`split_changes`) applied."""
-    old = old_text.splitlines(keepends=True)
+    old = _lines(old_text)
     out: List[str] = []
     position = 0
     for change in sorted(changes, key=lambda c: c.start):  # stable: same-place pieces keep order
@@ -317,8 +318,8 @@ def fix_changes(outcome: FileOutcome) -> Dict[Tuple[str, int], List[Change]]:
     fixes = {f.fix for f in outcome.findings if f.fix is not None}
     pieces = split_changes(outcome.old_text, outcome.new_text, fixes)
     if pieces is None:
-        whole = [Change(0, len(outcome.old_text.splitlines()),
-                        tuple(outcome.new_text.splitlines(True)))]
+        whole = [Change(0, len(_lines(outcome.old_text)),
+                        tuple(_lines(outcome.new_text)))]
         return {fix_id(fix): whole for fix in fixes}
     support = [c for c in pieces if c.fix is None]
     return {fix_id(c.fix): [c, *support] for c in pieces if c.fix is not None}
@@ -329,10 +330,17 @@ def fix_changes(outcome: FileOutcome) -> Dict[Tuple[str, int], List[Change]]:
 # --------------------------------------------------------------------------
 
 
+def _lines(text: str) -> List[str]:
+    """The lines of ``text`` with their endings, broken where Python and git break them
+    (``\\n``, ``\\r\\n``, ``\\r``), not at the form feeds, ``\\x1c``-``\\x1e``, ``\\x85`` and
+    ``\\u2028`` that ``str.splitlines`` also breaks at (a string or a comment may hold them)."""
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
 def text_diff(display: str, old_text: str, new_text: str, context: int = 3) -> str:
     """A patch that ``git apply`` and ``patch -p1`` accept, paths relative to the current folder."""
-    old = old_text.splitlines(keepends=True)
-    new = new_text.splitlines(keepends=True)
+    old = _lines(old_text)
+    new = _lines(new_text)
     # GNU patch takes a name up to the first blank unless a tab ends it (GNU diff writes a tab
     # and a date there); git apply accepts the tab too.
     end = "\t" if any(c.isspace() for c in display) else ""
