@@ -329,44 +329,9 @@ def _ending(line: str) -> str:
 
 def verify(expected: Outline, tree) -> bool:
     """Whether the parsed outline holds every ``def`` the scan saw (none hidden in a string)."""
-    return _count_defs(tree.body) == expected.functions
-
-
-def _count_defs(body) -> int:
     import libcst as cst
 
-    count = 0
-    for stmt in body:
-        if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            continue
-        count += isinstance(stmt, cst.FunctionDef)
-        for suite in _suites(stmt):
-            count += _count_defs(suite)
-    return count
-
-
-def _suites(stmt):
-    """The statement lists of a compound statement, in source order."""
-    import libcst as cst
-
-    def inner(node):
-        return node.body if isinstance(node, cst.IndentedBlock) else ()
-
-    yield inner(getattr(stmt, "body", None))
-    if isinstance(stmt, (cst.Try, cst.TryStar)):
-        for handler in stmt.handlers:
-            yield inner(handler.body)
-        for clause in (stmt.orelse, stmt.finalbody):
-            if clause is not None:
-                yield inner(clause.body)
-    elif isinstance(stmt, cst.Match):
-        for case in stmt.cases:
-            yield inner(case.body)
-    elif isinstance(stmt, (cst.If, cst.For, cst.While)) and stmt.orelse is not None:
-        if isinstance(stmt.orelse, cst.If):
-            yield [stmt.orelse]
-        else:
-            yield inner(stmt.orelse.body)
+    return sum(isinstance(node, cst.FunctionDef) for node in line_nodes(tree)) == expected.functions
 
 
 def parse(text: str, keep: Callable[[Block, str], bool], classes: str = "members"):
@@ -491,28 +456,35 @@ def statement_lines(tree, statements: Optional[Sequence[Tuple[int, str]]] = None
         if scanned is None:
             return None
         statements = scanned[1]
-    starts: List[int] = []
-    _line_nodes(tree.body, starts)
+    starts = line_nodes(tree)
     if len(starts) != len(statements):
         return None
-    return {node: (number + 1, len(indent) + 1)
+    return {id(node): (number + 1, len(indent) + 1)
             for node, (number, indent) in zip(starts, statements)}
 
 
-def _line_nodes(body, out: List[int]) -> None:
+def line_nodes(tree) -> List[object]:
+    """The nodes that start a line (statements, their clauses and decorators), in the
+    order of the source."""
+    out: List[object] = []
+    _line_nodes(tree.body, out)
+    return out
+
+
+def _line_nodes(body, out: List[object]) -> None:
     """The ids of the nodes that start a line, in the order of the source."""
     import libcst as cst
 
     for stmt in body:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            out.extend(id(d) for d in stmt.decorators)
-        out.append(id(stmt))
+            out.extend(stmt.decorators)
+        out.append(stmt)
         if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
             continue
         _clauses(stmt, out)
 
 
-def _clauses(stmt, out: List[int]) -> None:
+def _clauses(stmt, out: List[object]) -> None:
     import libcst as cst
 
     def suite(node) -> None:
@@ -522,18 +494,18 @@ def _clauses(stmt, out: List[int]) -> None:
     suite(getattr(stmt, "body", None))
     if isinstance(stmt, (cst.Try, cst.TryStar)):
         for handler in stmt.handlers:
-            out.append(id(handler))
+            out.append(handler)
             suite(handler.body)
         for clause in (stmt.orelse, stmt.finalbody):
             if clause is not None:
-                out.append(id(clause))
+                out.append(clause)
                 suite(clause.body)
     elif isinstance(stmt, cst.Match):
         for case in stmt.cases:
-            out.append(id(case))
+            out.append(case)
             suite(case.body)
     elif isinstance(stmt, (cst.If, cst.For, cst.While)) and stmt.orelse is not None:
-        out.append(id(stmt.orelse))
+        out.append(stmt.orelse)
         if isinstance(stmt.orelse, cst.If):
             _clauses(stmt.orelse, out)
         else:

@@ -13,7 +13,6 @@ copied into a source: only the ``dialect+driver://`` scheme is.
 from __future__ import annotations
 
 import configparser
-import hashlib
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from pathlib import Path, PurePath
 
+from codemods.cache import digest
 from codemods.files import SKIPPED_DIRS, walk_files
 
 __all__ = [
@@ -998,7 +998,7 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
         if memo is None:
             signals, factory, keyword_, positional_ = learn(data, rel)
         else:
-            key = "python:" + hashlib.sha256(str(rel).encode() + b"\0" + data).hexdigest()
+            key = digest("python", str(rel), data)
             signals, factory, keyword_, positional_ = memo(key, lambda: learn(data, rel))
         url_signals.extend(signals)
         if factory:
@@ -1062,7 +1062,7 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
         if memo is None:
             factories.extend(_find_factories(data, rel))
         else:
-            key = "factories:" + hashlib.sha256(str(rel).encode() + b"\0" + data).hexdigest()
+            key = digest("factories", str(rel), data)
             factories.extend(memo(key, lambda: _find_factories(data, rel)))
 
     backend, backend_source = _decide_backend(url_signals + deps.signals, images)
