@@ -9,6 +9,7 @@ it was: the encoding, the BOM and the line endings.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import fnmatch
 import functools
 import io
@@ -261,9 +262,16 @@ def _max_depth(chars: Iterator[str]) -> int:
 
 def decode(path: Path, data: bytes) -> SourceFile:
     """Decode like Python does (BOM, ``coding:`` cookie), keeping line endings as they are."""
+    if b"\x00" in data:  # Python refuses it too; binary data says little else
+        raise ReadError("not a Python source file (contains NUL bytes)")
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
+        lines = io.BytesIO(data)
+        try:  # the first two lines are not UTF-8 and name no encoding: say which byte
+            (lines.readline() + lines.readline()).decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise ReadError(f"cannot decode as utf-8: {bad}") from None
         raise ReadError(f"cannot detect the encoding: {exc}") from None
     bom = data.startswith(codecs.BOM_UTF8)
     if encoding == "utf-8-sig":
@@ -273,9 +281,20 @@ def decode(path: Path, data: bytes) -> SourceFile:
         text = body.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise ReadError(f"cannot decode as {encoding}: {exc}") from None
-    if "\x00" in text:
-        raise ReadError("not a Python source file (contains NUL bytes)")
     return SourceFile(path=path, text=text, encoding=encoding, bom=bom)
+
+
+def why_unreadable(data: bytes) -> Optional[str]:
+    """Why ``data`` cannot be read as Python source (the encoding, binary data), else None.
+
+    What :func:`decode` would say, at the cost of a decode and no parse: every file of a
+    run is checked, whether or not it could hold a site.
+    """
+    try:
+        decode(Path(), data)
+    except ReadError as exc:
+        return str(exc)
+    return None
 
 
 def encode(source: SourceFile, text: str) -> bytes:
@@ -283,33 +302,85 @@ def encode(source: SourceFile, text: str) -> bytes:
     return codecs.BOM_UTF8 + data if source.bom else data
 
 
+#: A temporary file of :func:`write_atomic` left behind this long ago (its run was killed
+#: between writing it and renaming it) is removed when the folder is next written to.
+STALE_TEMPORARY_SECONDS = 600
+
+
 def write_atomic(path: Path, data: bytes, expected_original: Optional[bytes] = None) -> None:
     """Replace ``path`` with ``data`` via a temporary file and a rename, keeping its mode.
 
-    When ``expected_original`` is given and the file no longer holds it (someone
-    changed it since it was read), nothing is written and ReadError is raised.
+    A reader, a crash or a ``kill -9`` sees the old file or the new one, never a mix. When
+    ``expected_original`` is given and the file no longer holds it (someone changed it
+    since it was read), nothing is written and ReadError is raised, unless it already
+    holds ``data`` (another run wrote the same fix). Two flushguard runs writing in one
+    folder take turns (an advisory lock on the folder), so neither overwrites a change the
+    other made after checking.
     """
-    if expected_original is not None:
-        try:
-            current = path.read_bytes()
-        except OSError as exc:
-            raise ReadError(exc.strerror or str(exc)) from None
-        if current != expected_original:
-            raise ReadError("changed since it was analysed; not written")
     path = Path(os.path.realpath(path))  # through a symlink, not over it
-    mode = path.stat().st_mode
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".flushguard")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
+    with _folder_lock(path.parent):
+        if expected_original is not None:
+            try:
+                current = path.read_bytes()
+            except OSError as exc:
+                raise ReadError(exc.strerror or str(exc)) from None
+            if current == data:
+                return
+            if current != expected_original:
+                raise ReadError("changed since it was analysed; not written")
+        mode = path.stat().st_mode
+        _remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.",
+                                   suffix=".flushguard")
         try:
-            os.unlink(tmp)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.chmod(tmp, mode & 0o7777)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``folder`` among flushguard runs, where the system has
+    one (``flock``); released when the block ends or the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove what a killed run left of its temporary files for ``path``."""
+    import glob
+    import time
+
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.flushguard"):
+        try:
+            if stale.lstat().st_mtime < cutoff and stale.is_file():
+                stale.unlink()
         except OSError:
             pass
-        raise
 
 
 def display_path(path: Path, base: Optional[Path] = None) -> str:

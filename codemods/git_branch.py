@@ -17,13 +17,13 @@ rebase, cherry-pick, revert or ``git am`` is stopped half-way.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from codemods import interrupts
 from codemods.engine import ROOT_MARKERS, RunResult
 from codemods.types import Finding
 
@@ -113,8 +113,13 @@ def commit_fixes(paths: Sequence[Path], analyse: Analyse, name: str = DEFAULT_NA
         message = _message(base, base_commit, fixed, result, [p for p, _ in entries])
         try:
             commit = _commit(repo, base_commit, entries, message)
-            repo.git.update_ref("-m", f"flushguard: fixes on {base}", ref, commit,
-                                _current(repo, ref) or "")
+            # The point of no return: the branch is made and reported whatever Ctrl-C says
+            # from here, and git moves the ref in a session of its own, out of reach of the
+            # terminal's Ctrl-C. Before it, an interrupt leaves only unreachable objects.
+            interrupts.ignore_rest()
+            repo.git.execute([git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git", "update-ref", "-m",
+                              f"flushguard: fixes on {base}", ref, commit,
+                              _current(repo, ref) or ""], start_new_session=True)
         except git.GitCommandError as exc:  # no identity configured, a lock held, a hook...
             raise BranchError(f"git {exc.command[1] if len(exc.command) > 1 else ''} failed: "
                               f"{_git_message(exc)}") from None
@@ -249,10 +254,17 @@ def _project_root(start: Path, top: Path) -> Path:
         folder = folder.parent
 
 
-def _commit(repo, base_commit: str, entries: Sequence[Tuple[str, bytes]], message: str) -> str:
-    """A commit of ``base_commit``'s tree with ``entries`` replaced; nothing else is written."""
-    from gitdb import IStream
+#: Files hashed by one ``git hash-object`` (its command line stays short).
+_HASH_BATCH = 256
 
+
+def _commit(repo, base_commit: str, entries: Sequence[Tuple[str, bytes]], message: str) -> str:
+    """A commit of ``base_commit``'s tree with ``entries`` replaced; nothing else is written.
+
+    Every object is written by git itself (``hash-object``, ``write-tree``, ``commit-tree``),
+    which writes a temporary file and renames it: whatever stops the run, an object in the
+    repository is whole, and what was written before the branch is merely unreachable.
+    """
     modes = {}
     base_tree = repo.commit(base_commit).tree
     for path, _ in entries:
@@ -260,10 +272,18 @@ def _commit(repo, base_commit: str, entries: Sequence[Tuple[str, bytes]], messag
     with tempfile.TemporaryDirectory(prefix="flushguard-index-") as folder:
         env = {"GIT_INDEX_FILE": str(Path(folder, "index"))}
         repo.git.read_tree(base_commit, env=env)
+        copies = []
+        for number, (_, data) in enumerate(entries):
+            copy = Path(folder, f"blob-{number}")
+            copy.write_bytes(data)
+            copies.append(str(copy))
+        blobs: List[str] = []
+        for start in range(0, len(copies), _HASH_BATCH):
+            blobs += repo.git.hash_object("-w", "--no-filters", "--",
+                                          *copies[start:start + _HASH_BATCH]).split()
         cacheinfo: List[str] = []
-        for path, data in entries:
-            blob = repo.odb.store(IStream("blob", len(data), io.BytesIO(data)))
-            cacheinfo += ["--cacheinfo", f"{modes[path]:o},{blob.hexsha.decode()},{path}"]
+        for (path, _), blob in zip(entries, blobs):
+            cacheinfo += ["--cacheinfo", f"{modes[path]:o},{blob},{path}"]
         repo.git.update_index(*cacheinfo, env=env)
         tree = repo.git.write_tree(env=env)
     return repo.git.commit_tree(tree, "-p", base_commit, "-m", message)

@@ -1,8 +1,10 @@
 """Hostile and odd input (issue 7, item 2): one clear `path: error:` line, exit 2, the run goes
 on for the other files, no traceback, and no other file is touched.
 
-A bad file must mention a site (`async` and `.flush(`) to be parsed at all: a file that cannot
-hold a site is skipped by the byte prefilter without being read as Python.
+A file that cannot be decoded, or holds binary data, is reported whatever it holds (the check
+costs a decode, no parse). A syntax error is reported in a file that mentions a site (`async`
+and `.flush(`): a file that cannot hold a site is skipped by the byte prefilter without being
+parsed.
 """
 
 from __future__ import annotations
@@ -22,13 +24,19 @@ BAD = {
     "syntax": (SITE + b"def broken(:\n", "cannot parse"),
     "undecodable": (SITE + b"x = '\xff\xfe'\n", "cannot decode as utf-8"),
     "wrong-cookie": (b"# -*- coding: klingon -*-\n" + SITE, "cannot detect the encoding"),
-    "binary": (b"\x00\x01async\xff.flush(\x00" * 50, "cannot "),
+    "binary": (b"\x00\x01async\xff.flush(\x00" * 50, "not a Python source file (contains NUL"),
     "deep-indent": (b"async def f(s):\n    await s.flush()\n" + b"".join(
         b"    " * i + b"if x:\n" for i in range(1, 2001)) + b"    " * 2001 + b"pass\n",
-        "too many indentation levels"),
+        "too many levels of indentation"),
     # 2,000 nested brackets made LibCST's native parser crash the process (segmentation fault)
     "deep-brackets": (SITE + b"y = " + b"[" * 2000 + b"]" * 2000 + b"\n", "too deeply nested"),
     "deep-calls": (SITE + b"y = " + b"f(" * 2000 + b")" * 2000 + b"\n", "too deeply nested"),
+    # No site marker: not parsed, but what cannot be decoded is said all the same.
+    "undecodable-no-site": (b"x = '\xff\xfe'\n", "cannot decode as utf-8"),
+    "binary-no-site": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01", "contains NUL bytes"),
+    "latin-1-no-site": (b"name = 'caf\xe9'\n", "cannot decode as utf-8"),
+    "nul-no-site": (b"x = 1\n\x00\x00\x00\n", "not a Python source file (contains NUL bytes)"),
+    "wrong-cookie-no-site": (b"# -*- coding: klingon -*-\nx = 1\n", "cannot detect the encoding"),
 }
 
 
@@ -51,6 +59,20 @@ def test_bad_file_is_one_error_line_and_the_run_goes_on(tmp_path: Path, kind: st
         assert snapshot(project) == before
     else:
         assert REFRESH in (project / "app" / "service.py").read_bytes()
+
+
+def test_a_syntax_error_where_no_site_can_be_is_not_reported(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", extra={"app/broken.py": b"def broken(:\n"})
+    done = flushguard("check", cwd=project)
+    assert done.returncode == 1, done.stderr
+    assert ": error:" not in done.stderr
+
+
+def test_stdin_that_cannot_be_decoded_is_reported(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    done = flushguard("check", "-", cwd=project, input=b"x = '\xff'\n")
+    assert done.returncode == 2
+    assert done.stderr.startswith(b"stdin.py: error: cannot decode as utf-8"), done.stderr
 
 
 @pytest.mark.parametrize("name,service", [

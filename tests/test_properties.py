@@ -13,9 +13,9 @@ blocks, `match` statements, nested functions and helper calls, with odd names, o
 statements from hypothesmith woven in. Mutating a woven program (a character dropped,
 doubled or inserted) gives input that often does not parse.
 
-Profiles (registered here): `ci`, the default, is small and derandomized, so CI runs the
-same examples every time; `nightly` runs more than 10,000 generated programs with a fresh
-seed. Select one with FLUSHGUARD_HYPOTHESIS_PROFILE=nightly.
+Profiles (registered in hypothesis_profiles.py): `ci`, the default, is small and
+derandomized, so CI runs the same examples every time; `nightly` runs more than 10,000
+generated programs with a fresh seed. Select one with FLUSHGUARD_HYPOTHESIS_PROFILE=nightly.
 """
 
 from __future__ import annotations
@@ -35,25 +35,16 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import hypothesmith
 import libcst
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from clikit import environment, flushguard
 from codemods import engine
 from codemods.types import Settings
+from hypothesis_profiles import PROFILE
 
 # -- profiles ----------------------------------------------------------------------------------
-
-settings.register_profile(
-    "ci", derandomize=True, database=None, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile(
-    "nightly", derandomize=False, database=None, deadline=None, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow])
-PROFILE = os.environ.get("FLUSHGUARD_HYPOTHESIS_PROFILE", "ci")
-if PROFILE not in ("ci", "nightly"):
-    raise ValueError(f"FLUSHGUARD_HYPOTHESIS_PROFILE={PROFILE!r}: use 'ci' or 'nightly'")
 
 #: Programs per test and profile. The nightly total is over 10,000.
 EXAMPLES = {
@@ -654,14 +645,15 @@ def write_project(root: Path, program: Program) -> Path:
 
 
 def analyse(root: Path, program: Program, data: Optional[bytes] = None) -> engine.FileOutcome:
-    """The engine's per-file step on ``app/service.py`` (the model index built from the models
-    module as the engine builds it), parsing it even when the byte prefilter would skip it."""
+    """The engine's per-file steps on ``app/service.py`` (the model index built from the models
+    module as the engine builds it), parsing it even when the byte prefilter would skip it: the
+    analysis, then its edits applied."""
     path = root / "app" / "service.py"
     if data is not None:
         path.write_bytes(data)
     index = engine.build_index(root, [root / "app" / "models.py", path])
-    return engine.analyze_file(path, root, index, program.settings, "app/service.py",
-                               require_sites=False)
+    return engine.with_fixes(engine.analyze_file(path, root, index, program.settings,
+                                                 "app/service.py", require_sites=False))
 
 
 #: The error messages a file may get: clean lines, never a crash.
