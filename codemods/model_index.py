@@ -8,8 +8,9 @@ and the cheap one runs once per project:
     ``__mapper_args__``, ``__table_args__``, attribute declarations, ``__repr__`` reads), its
     ``Annotated[..., mapped_column(...)]`` aliases, its module-level SQL-expression constants
     (``NOW = func.now()``), its ``Table(...)`` objects and its ``declarative_base()`` names. It
-    parses with LibCST and never imports or executes anything. The result is a frozen, picklable
-    value that depends only on ``(source, path)``.
+    reads the standard library's syntax tree of the whole file (``frontend.parse``) and never
+    imports or executes anything. The result is a frozen, picklable value that depends only on
+    ``(source, path)``.
 
 ``build_model_index(modules) -> ModelIndex``
     Resolves names across files (bases, mixins, aliases, constants, relationship targets,
@@ -19,7 +20,8 @@ and the cheap one runs once per project:
 
 What callers may rely on:
 
-* ``ModelFacts.qualname`` is ``module_name_for(path) + "." + ClassName``.
+* ``ModelFacts.qualname`` is the module's dotted name (``module_name_for(path, roots)``) +
+  ``"." + ClassName``.
 * Attributes are in declaration order, inherited ones first; a subclass redefining an attribute
   replaces it in place.
 * ``ColumnFacts.default``/``onupdate`` are ``"sql"`` exactly when the value is a SQL expression
@@ -30,6 +32,13 @@ What callers may rely on:
   modules; ``foreign_keys`` is non-empty only for a scalar many-to-one. A ``backref=`` adds the
   reverse relationship to the target, after the target's own relationships.
 * ``ModelFacts.repr_attributes`` lists what ``repr()``/``str()`` of an instance reads.
+* ``ModelIndex.interfaces`` lists the classes (not mapped) whose instances hand out mapped
+  classes: a ``@property`` that returns one (``return orm_models.Flow``, or annotated
+  ``-> type[orm_models.Flow]``) or a class attribute bound to one (``Flow = orm_models.Flow``),
+  inherited ones included; ``ModelIndex.through_interface`` answers ``db.Flow``.
+* A class, or a class attribute, defined on two paths (``if TYPE_CHECKING:``/``else:``, a
+  version check, ``try``/``except``) is both definitions merged: what either leaves unloaded
+  after a flush, the merged one does. Defined twice in a row, it is the second.
 * A fact the source does not state literally is left at SQLAlchemy's default (the limits are
   listed in ``build_model_index``'s docstring); nothing is guessed from names.
 
@@ -38,38 +47,26 @@ The test suite checks these facts against SQLAlchemy's own mappers for every sam
 
 from __future__ import annotations
 
+import ast
 import builtins
 import re
 from dataclasses import dataclass, fields, replace
 from typing import (
-    TYPE_CHECKING, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union,
+    Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union,
 )
 
+from codemods import frontend
+from codemods.imports import dotted_name, record_ast_import
+from codemods.package_roots import Roots, module_name
 from codemods.types import (
     ColumnFacts,
     DefaultKind,
     ExpressionFacts,
+    InterfaceFacts,
     ModelFacts,
     ModelIndex,
     RelationshipFacts,
 )
-
-if TYPE_CHECKING:
-    import libcst as cst
-else:
-    # Bound by _import_libcst() on the first scan: importing LibCST costs ~0.2 s, which
-    # ``--help`` and runs where no file needs scanning must not pay (module_name_for and
-    # may_define_models are used before any parsing).
-    cst = None
-
-
-def _import_libcst() -> None:
-    global cst
-    if cst is None:
-        import libcst
-
-        cst = libcst
-
 
 __all__ = [
     "BackrefDecl",
@@ -217,7 +214,8 @@ class ClassDecl:
     #: The literal ``__tablename__``, when it is one.
     tablename: Optional[str] = None
     #: ``@declared_attr def __tablename__(cls): return cls.__name__.lower()`` → ``"lower"``
-    #: (``cls.__name__`` → ``"name"``), so that each subclass's table name is known.
+    #: (``cls.__name__`` → ``"name"``; a library's snake-case rule → ``"snake"``), so that each
+    #: subclass's table name is known.
     tablename_rule: Optional[str] = None
     #: ``__table_args__ = {"schema": "auth"}``: foreign keys to the table say ``auth.users.id``.
     schema: Optional[str] = None
@@ -241,6 +239,11 @@ class ClassDecl:
     repr_reads_all: bool = False
     attributes: Tuple[AttributeDecl, ...] = ()
     synthetic: bool = False
+    #: ``(attribute, reference)`` for each ``@property`` returning a class (``return
+    #: orm_models.Flow``, or annotated ``-> type[orm_models.Flow]``) and each class attribute
+    #: bound to a name (``Flow = orm_models.Flow``): an interface's attributes, when the
+    #: references turn out to be mapped classes.
+    class_refs: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,29 +263,19 @@ class ModuleModels:
 
 
 # --------------------------------------------------------------------------
-# Cheap helpers with no LibCST state.
+# Cheap helpers that need no syntax tree.
 # --------------------------------------------------------------------------
 
 
-def module_name_for(path: str) -> str:
-    """The dotted module name of a file path relative to the project root.
+def module_name_for(path: str, roots: Roots = ()) -> str:
+    """The dotted module name Python gives the file at ``path`` (relative to the project root).
 
-    ``app/models/user.py`` → ``app.models.user``; ``pkg/__init__.py`` → ``pkg``. Backslashes,
-    a leading ``./`` and a ``.pyi`` suffix are accepted. No ``src/`` stripping is done: the
-    index matches qualified references by suffix, so ``src.app.models.user.User`` is still
-    found for ``app.models.user.User``.
+    ``app/models/user.py`` → ``app.models.user``; ``pkg/__init__.py`` → ``pkg``; with the
+    project's package roots (``Settings.roots``), ``src/app/models/user.py`` →
+    ``app.models.user`` in a src layout. Backslashes, a leading ``./`` and a ``.pyi`` suffix
+    are accepted. See :mod:`codemods.package_roots` for how roots are found.
     """
-    parts = [p for p in path.replace("\\", "/").split("/") if p and p != "."]
-    if parts:
-        last = parts[-1]
-        for suffix in (".pyi", ".py"):
-            if last.endswith(suffix):
-                last = last[: -len(suffix)]
-                break
-        parts[-1] = last
-        if last == "__init__":
-            parts.pop()
-    return ".".join(parts)
+    return module_name(path, roots)
 
 
 # Cheap byte markers of model-related source. A file without any is skipped before parsing; a
@@ -312,6 +305,9 @@ _MODEL_MARKERS: Tuple[bytes, ...] = (
     b"= sqlalchemy.func.",
     b"= text(",
     b"= sa.text(",
+    # A database interface's properties: ``def Flow(self) -> type[orm_models.Flow]``.
+    b"-> type[",
+    b"-> Type[",
 )
 
 
@@ -329,81 +325,98 @@ def _last(dotted: Optional[str]) -> str:
     return dotted.rpartition(".")[2] if dotted else ""
 
 
-def _dotted(expr: Optional[cst.BaseExpression]) -> Optional[str]:
-    """``a.b.c`` for a chain of names, else None."""
-    if isinstance(expr, cst.Name):
+def _dotted(expr: Optional[ast.AST]) -> Optional[str]:
+    """``a.b.c`` for a chain of names, else None.
+
+    ``True``, ``False`` and ``None`` count as names, as they did when this module read
+    LibCST's tree: ``default=False`` is recorded as a reference to ``False``.
+    """
+    if isinstance(expr, ast.Constant) and (expr.value is None or isinstance(expr.value, bool)):
+        return str(expr.value)
+    return dotted_name(expr)
+
+
+def _string(expr: Optional[ast.AST]) -> Optional[str]:
+    """The value of a string literal (implicit concatenation included), else None."""
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return expr.value
-    if isinstance(expr, cst.Attribute):
-        base = _dotted(expr.value)
-        return f"{base}.{expr.attr.value}" if base else None
-    return None
-
-
-def _string(expr: Optional[cst.BaseExpression]) -> Optional[str]:
-    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
-        value = expr.evaluated_value
-        return value if isinstance(value, str) else None
     return None
 
 
 _NO_VALUE = object()
 
 
-def _literal(expr: Optional[cst.BaseExpression]) -> object:
+def _literal(expr: Optional[ast.AST]) -> object:
     """True/False/None/str/int for a literal; ``_NO_VALUE`` for anything else."""
-    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[expr.value]
-    text = _string(expr)
-    if text is not None:
-        return text
-    if isinstance(expr, cst.Integer):
-        return expr.evaluated_value
+    if not isinstance(expr, ast.Constant):
+        return _NO_VALUE
+    value = expr.value
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
     return _NO_VALUE
 
 
-def _bool(expr: Optional[cst.BaseExpression]) -> Optional[bool]:
+def _bool(expr: Optional[ast.AST]) -> Optional[bool]:
     value = _literal(expr)
     return value if isinstance(value, bool) else None
 
 
-def _keywords(call: cst.Call) -> Dict[str, cst.BaseExpression]:
-    return {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+def _keywords(call: ast.Call) -> Dict[str, ast.expr]:
+    return {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg is not None}
 
 
-def _positional(call: cst.Call) -> List[cst.BaseExpression]:
-    return [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+def _positional(call: ast.Call) -> List[ast.expr]:
+    return [arg for arg in call.args if not isinstance(arg, ast.Starred)]
 
 
-def _dict_items(expr: Optional[cst.BaseExpression]) -> Tuple[Dict[str, cst.BaseExpression], bool]:
+def _elements(expr: Union[ast.List, ast.Tuple, ast.Set]) -> List[ast.expr]:
+    """The elements of a display, ``*spread`` ones by what they spread."""
+    return [el.value if isinstance(el, ast.Starred) else el for el in expr.elts]
+
+
+def _dict_items(expr: Optional[ast.AST]) -> Tuple[Dict[str, ast.expr], bool]:
     """The string-keyed items of a dict display or ``dict(...)`` call, and whether it is open
     (``**spread``, non-literal keys, or not a literal at all)."""
-    if isinstance(expr, cst.Dict):
-        items: Dict[str, cst.BaseExpression] = {}
+    if isinstance(expr, ast.Dict):
+        items: Dict[str, ast.expr] = {}
         open_ = False
-        for element in expr.elements:
-            key = _string(element.key) if isinstance(element, cst.DictElement) else None
+        for key_expr, value in zip(expr.keys, expr.values):
+            key = _string(key_expr)  # None for a ``**spread``
             if key is None:
                 open_ = True
             else:
-                items[key] = element.value
+                items[key] = value
         return items, open_
-    if isinstance(expr, cst.Call) and _dotted(expr.func) == "dict":
-        return _keywords(expr), any(arg.star for arg in expr.args)
+    if isinstance(expr, ast.Call) and _dotted(expr.func) == "dict":
+        spread = any(isinstance(arg, ast.Starred) for arg in expr.args)
+        return _keywords(expr), spread or any(k.arg is None for k in expr.keywords)
     return {}, True
 
 
-def _subscript_args(node: cst.Subscript) -> List[cst.BaseExpression]:
-    return [el.slice.value for el in node.slice if isinstance(el.slice, cst.Index)]
+def _subscript_args(node: ast.Subscript) -> List[ast.expr]:
+    """``X[a, b]`` → ``[a, b]``; slices are left out."""
+    index = node.slice
+    elements = index.elts if isinstance(index, ast.Tuple) else [index]
+    return [el.value if isinstance(el, ast.Starred) else el
+            for el in elements if not isinstance(el, ast.Slice)]
 
 
-def _union_members(expr: cst.BaseExpression) -> List[cst.BaseExpression]:
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+def _union_members(expr: ast.expr) -> List[ast.expr]:
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
         return _union_members(expr.left) + _union_members(expr.right)
     return [expr]
 
 
-def _is_none(expr: cst.BaseExpression) -> bool:
-    return (isinstance(expr, cst.Name) and expr.value == "None") or _string(expr) == "None"
+def _is_none(expr: ast.expr) -> bool:
+    return (isinstance(expr, ast.Constant) and expr.value is None) or _string(expr) == "None"
+
+
+def _parse_expression(text: str) -> Optional[ast.expr]:
+    """The expression a string holds (a quoted annotation, ``"[Address.user_id]"``), or None."""
+    try:
+        return ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 # SQLAlchemy constructs that build SQL expressions: a default/onupdate made of one is evaluated
@@ -487,159 +500,180 @@ def _merge_columns(base: ColumnDecl, top: ColumnDecl) -> ColumnDecl:
 # --------------------------------------------------------------------------
 
 
-def scan_module(source: str, path: str) -> ModuleModels:
-    """Read one file's model facts. Raises ``libcst.ParserSyntaxError`` if it does not parse.
+def scan_module(source: str, path: str, module: Optional[str] = None) -> ModuleModels:
+    """Read one file's model facts. Raises ``frontend.ParseError`` if it does not parse.
 
-    ``path`` is relative to the project root; the module name comes from ``module_name_for``.
+    ``path`` is relative to the project root; ``module`` is the module's dotted name
+    (default: ``module_name_for(path)``, the path from the project's top).
     Pure: the source is parsed, never imported or executed.
     """
-    _import_libcst()
-    from codemods.outline import batches, parse
-
-    # A large module (a generated one, mostly) is read a few classes at a time: its whole
-    # tree would take hundreds of megabytes.
-    pieces = batches(source, _tells_about_models, BATCH_CHARACTERS)
-    if pieces is not None:
-        try:
-            return _merge(path, [(_ModuleScanner(cst.parse_module(text), text, path).scan(), own)
-                                 for text, own in pieces])
-        except cst.ParserSyntaxError:
-            pass  # the whole module says where
-    # Only class bodies, module statements and a few kinds of methods say anything about
-    # models: every other function is parsed as a stub (same lines, same names).
-    module, shape = parse(source, _tells_about_models, classes="fields")
-    return _ModuleScanner(module, shape.text if shape is not None else source, path).scan()
+    return _ModuleScanner(frontend.parse(source), path, module).scan()
 
 
-#: Above this many characters of outline, a module's classes are read in batches.
-BATCH_CHARACTERS = 50_000
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
-def _merge(path: str, parts: Sequence[Tuple[ModuleModels, Sequence[Tuple[int, int]]]]) -> ModuleModels:
-    """One module's facts from the facts of its batches: the module-level facts are the
-    same in each (take the first), the classes each batch holds for real."""
-    first = parts[0][0]
-    classes = [decl for decl in first.classes if decl.line == 0]
-    for models, own in parts:
-        classes.extend(decl for decl in models.classes
-                       if any(start <= decl.line < end for start, end in own))
-    classes.sort(key=lambda decl: decl.line)
-    return replace(first, path=path, classes=tuple(classes))
+# Statements newer than the oldest Python flushguard runs on (``try: ... except*`` from 3.11,
+# ``type Name = ...`` from 3.12) are known by their class's name: an older ``ast`` module has
+# no such class, and the front end builds a node of that name for it.
+def _is_try(stmt: ast.stmt) -> bool:
+    return type(stmt).__name__ in ("Try", "TryStar")
 
 
-def _tells_about_models(block, text: str) -> bool:
-    """Whether a function or nested class may say something about a model: ``__repr__``
-    and ``__str__`` (what ``repr()`` reads), ``declared_attr`` methods."""
-    return block.kind == "class" or block.name in ("__repr__", "__str__") or "declared_attr" in text
+def _is_type_alias(stmt: ast.stmt) -> bool:
+    return type(stmt).__name__ == "TypeAlias"
 
 
-def _flatten(
-    body: Sequence[Union[cst.BaseStatement, cst.BaseSmallStatement]],
-    indent: str = "",
-    unit: str = "    ",
-) -> Iterator[Tuple[cst.CSTNode, str]]:
-    """Statements of a block with their indentation, looking through ``if``/``try``/``with``
-    (``if TYPE_CHECKING:`` imports, ``try: ... except ImportError:`` fallbacks) but not into
-    functions or classes. ``unit`` is the module's default indentation."""
+def _flatten(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements of a block, looking through ``if``/``try``/``with`` (``if TYPE_CHECKING:``
+    imports, ``try: ... except ImportError:`` fallbacks) but not into functions or classes."""
+    for stmt, _ in _flatten_marked(body):
+        yield stmt
 
-    def inner(block: cst.BaseSuite) -> Iterator[Tuple[cst.CSTNode, str]]:
-        block_indent = getattr(block, "indent", None)
-        return _flatten(block.body, indent + (block_indent or unit), unit)
 
+def _flatten_marked(body: Sequence[ast.stmt],
+                    conditional: bool = False) -> Iterator[Tuple[ast.stmt, bool]]:
+    """:func:`_flatten`, each statement with whether it runs only on some paths (an arm of an
+    ``if``, a ``try`` block or handler): two definitions of one name there are alternatives,
+    where two in a row are a redefinition."""
     for stmt in body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            yield from ((small, indent) for small in stmt.body)
-        elif isinstance(stmt, cst.If):
-            yield from inner(stmt.body)
-            orelse = stmt.orelse
-            if isinstance(orelse, cst.If):
-                yield from _flatten([orelse], indent, unit)
-            elif isinstance(orelse, cst.Else):
-                yield from inner(orelse.body)
-        elif isinstance(stmt, (cst.Try, cst.TryStar)):
-            yield from inner(stmt.body)
+        if isinstance(stmt, ast.If):
+            yield from _flatten_marked(stmt.body, True)
+            yield from _flatten_marked(stmt.orelse, True)
+        elif _is_try(stmt):
+            yield from _flatten_marked(stmt.body, True)
             for handler in stmt.handlers:
-                yield from inner(handler.body)
-            if stmt.orelse is not None:
-                yield from inner(stmt.orelse.body)
-            if stmt.finalbody is not None:
-                yield from inner(stmt.finalbody.body)
-        elif isinstance(stmt, cst.With):
-            yield from inner(stmt.body)
+                yield from _flatten_marked(handler.body, True)
+            yield from _flatten_marked(stmt.orelse, True)
+            yield from _flatten_marked(stmt.finalbody, conditional)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            yield from _flatten_marked(stmt.body, conditional)
         else:
-            yield stmt, indent
+            yield stmt, conditional
 
 
-def _walk(node: cst.CSTNode, *, into_functions: bool = True) -> Iterator[cst.CSTNode]:
-    """Every node under ``node`` (itself excluded), depth first, in source order."""
-    for child in node.children:
-        yield child
-        if into_functions or not isinstance(child, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-            yield from _walk(child, into_functions=into_functions)
+def _merge_alternative_columns(first: ColumnDecl, second: ColumnDecl) -> ColumnDecl:
+    """One column declared on two paths (``if``/``else``): what either path's column leaves
+    unloaded, the merged one does (server-side flags are OR-ed, a SQL default or onupdate
+    wins over a Python one); anything else is the first's unless only the second says it."""
+    changes: Dict[str, object] = {}
+    for f in fields(ColumnDecl):
+        ours, theirs = getattr(first, f.name), getattr(second, f.name)
+        if f.name in ("name", "default_ref", "onupdate_ref"):
+            continue
+        if f.name in _MERGED_BY_OR or f.name == "deferred":
+            if theirs and not ours:
+                changes[f.name] = True
+        elif f.name in ("default", "onupdate"):
+            if theirs == "sql" and ours != "sql" or ours is None and theirs is not None:
+                changes[f.name] = theirs
+                changes[f"{f.name}_ref"] = getattr(second, f"{f.name}_ref")
+        elif f.name == "field_only":
+            changes[f.name] = ours and theirs
+        elif ours is None and theirs is not None:
+            changes[f.name] = theirs
+    return replace(first, **changes)
 
 
-def _self_reads(func: cst.FunctionDef) -> Tuple[List[str], bool]:
-    """``self.<attr>`` names a method reads (``__repr__``/``__str__``), and whether it reads
-    attributes dynamically (``getattr(self, c.name)`` over the table's columns)."""
-    params = func.params.params
+def _merge_alternative_attributes(first: "AttributeDecl",
+                                  second: "AttributeDecl") -> "AttributeDecl":
+    if isinstance(first, ColumnDecl) and isinstance(second, ColumnDecl):
+        return _merge_alternative_columns(first, second)
+    return first
+
+
+def _add_attribute(attributes: List["AttributeDecl"], attribute: "AttributeDecl",
+                   conditional: bool) -> None:
+    """Append ``attribute``; one of the same name is replaced (a redefinition) or, when either
+    is declared on only some paths, merged with it (see :func:`_merge_alternative_columns`)."""
+    for index, known in enumerate(attributes):
+        if known.name == attribute.name:
+            attributes[index] = (_merge_alternative_attributes(known, attribute)
+                                 if conditional else attribute)
+            return
+    attributes.append(attribute)
+
+
+def _merge_alternative_classes(first: ClassDecl, second: ClassDecl) -> ClassDecl:
+    """One class defined on two paths (``if TYPE_CHECKING:``/``else:``, a version check): both
+    definitions, merged. Bases and attributes are the union (attributes in the first's order,
+    see :func:`_merge_alternative_columns` for one declared by both); a flag either sets is
+    set, and a value either gives is given (the first's when both do)."""
+    attributes = list(first.attributes)
+    for attribute in second.attributes:
+        _add_attribute(attributes, attribute, True)
+    changes: Dict[str, object] = {
+        "bases": first.bases + tuple(b for b in second.bases if b not in first.bases),
+        "attributes": tuple(attributes),
+    }
+    for f in fields(ClassDecl):
+        if f.name in changes or f.name in ("name", "line", "synthetic"):
+            continue
+        ours, theirs = getattr(first, f.name), getattr(second, f.name)
+        if f.name == "repr_reads" and ours is not None and theirs is not None:
+            changes[f.name] = ours + tuple(r for r in theirs if r not in ours)
+        elif isinstance(ours, bool) and isinstance(theirs, bool):
+            changes[f.name] = ours or theirs
+        elif f.name == "foreign_key_constraints":
+            changes[f.name] = ours + tuple(c for c in theirs if c not in ours)
+        elif ours is None:
+            changes[f.name] = theirs
+    return replace(first, **changes)
+
+
+def _self_reads(func: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> Tuple[List[str], bool]:
+    """``self.<attr>`` names a method reads (``__repr__``/``__str__``), in the order of the
+    source, and whether it reads attributes dynamically (``getattr(self, c.name)`` over the
+    table's columns)."""
+    params = func.args.args
     if not params:
         return [], False
-    self_name = params[0].name.value
-    names: List[str] = []
+    self_name = params[0].arg
+    reads: List[Tuple[int, int, str]] = []
     reads_all = False
-    for node in _walk(func.body):
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
-            attr = node.attr.value
-            dunder = attr.startswith("__") and attr.endswith("__")
-            if node.value.value == self_name and not dunder and attr not in names:
-                names.append(attr)
-        elif isinstance(node, cst.Call) and _dotted(node.func) == "getattr":
-            args = _positional(node)
-            if args and isinstance(args[0], cst.Name) and args[0].value == self_name:
-                reads_all = True
+    for stmt in func.body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                attr = node.attr
+                dunder = attr.startswith("__") and attr.endswith("__")
+                if node.value.id == self_name and not dunder:
+                    reads.append((node.lineno, node.col_offset, attr))
+            elif isinstance(node, ast.Call) and _dotted(node.func) == "getattr":
+                args = _positional(node)
+                if args and isinstance(args[0], ast.Name) and args[0].id == self_name:
+                    reads_all = True
+    names: List[str] = []
+    for _, _, attr in sorted(reads):  # ast.walk is breadth first
+        if attr not in names:
+            names.append(attr)
     return names, reads_all
 
 
-def _first_return(func: cst.FunctionDef) -> Optional[cst.BaseExpression]:
+def _first_return(func: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> Optional[ast.expr]:
     """The value of a function's first ``return <value>``, not looking into nested functions."""
-    for node in _walk(func.body, into_functions=False):
-        if isinstance(node, cst.Return) and node.value is not None:
+    stack: List[ast.AST] = list(reversed(func.body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Return) and node.value is not None:
             return node.value
+        if isinstance(node, (ast.stmt, ast.excepthandler, ast.match_case)) \
+                and not isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
     return None
 
 
-_CLASS_LINE = re.compile(r"^([ \t]*)class[ \t]+(\w+)", re.MULTILINE)
-
-
 class _ModuleScanner:
-    def __init__(self, module: cst.Module, source: str, path: str) -> None:
+    def __init__(self, module: ast.Module, path: str, name: Optional[str] = None) -> None:
         self.module = module
         self.path = path
-        self.name = module_name_for(path)
+        self.name = module_name_for(path) if name is None else name
         file_name = path.replace("\\", "/").rsplit("/", 1)[-1]
         self.is_package = file_name in ("__init__.py", "__init__.pyi")
         self.imports: Dict[str, str] = {}
         self.local_names: Set[str] = set()
         self.sql_constants: Dict[str, None] = {}
-        # Class lines come from the text: LibCST's PositionProvider regenerates the whole
-        # module to count lines, which costs three times the parse. Classes are visited in
-        # document order, so each takes the next ``class <Name>`` line with its name and
-        # indentation (nested classes are indented deeper and skipped over).
-        self._class_lines = [
-            (source.count("\n", 0, m.start()) + 1, m.group(1), m.group(2))
-            for m in _CLASS_LINE.finditer(source)
-        ]
-        self._class_cursor = 0
 
     # -- names -------------------------------------------------------------
-
-    def _class_line(self, name: str, indent: str) -> int:
-        for index in range(self._class_cursor, len(self._class_lines)):
-            line, found_indent, found = self._class_lines[index]
-            if found == name and found_indent == indent:
-                self._class_cursor = index + 1
-                return line
-        return 0
 
     def resolve(self, dotted: Optional[str]) -> Optional[str]:
         """A dotted name as the module means it: through imports, then module-level names."""
@@ -654,26 +688,21 @@ class _ModuleScanner:
             return dotted
         return f"{base}.{rest}" if rest else base
 
-    def _callee(self, call: cst.Call) -> str:
+    def _callee(self, call: ast.Call) -> str:
         """The last component of what is called (``sa.orm.relationship`` → ``relationship``)."""
         return _last(_dotted(call.func))
-
-    def _record_import(self, node: Union[cst.Import, cst.ImportFrom]) -> None:
-        from codemods.imports import record_import
-
-        record_import(self.imports, node, self.name, self.is_package)
 
     # -- the module --------------------------------------------------------
 
     def scan(self) -> ModuleModels:
-        indented = list(_flatten(self.module.body, unit=self.module.default_indent))
-        statements = [stmt for stmt, _ in indented]
+        marked = list(_flatten_marked(self.module.body))
+        statements = [stmt for stmt, _ in marked]
         for stmt in statements:
-            if isinstance(stmt, (cst.Import, cst.ImportFrom)):
-                self._record_import(stmt)
-            elif isinstance(stmt, (cst.ClassDef, cst.FunctionDef)):
-                self.local_names.add(stmt.name.value)
-            elif isinstance(stmt, (cst.Assign, cst.AnnAssign, cst.TypeAlias)):
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                record_ast_import(self.imports, stmt, self.name, self.is_package)
+            elif isinstance(stmt, (ast.ClassDef, *_FUNCTIONS)):
+                self.local_names.add(stmt.name)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) or _is_type_alias(stmt):
                 for name in self._assigned_names(stmt):
                     self.local_names.add(name)
         # An imported name rebound at module level is the local binding.
@@ -683,11 +712,11 @@ class _ModuleScanner:
         classes: List[ClassDecl] = []
         aliases: List[ColumnDecl] = []
         tables: List[Tuple[str, TableDecl]] = []
-        for stmt, indent in indented:
-            if isinstance(stmt, cst.ClassDef):
-                classes.append(self._class(stmt, indent))
+        for stmt, conditional in marked:
+            if isinstance(stmt, ast.ClassDef):
+                self._add_class(classes, self._class(stmt), conditional)
                 continue
-            if not isinstance(stmt, (cst.Assign, cst.AnnAssign, cst.TypeAlias)):
+            if not (isinstance(stmt, (ast.Assign, ast.AnnAssign)) or _is_type_alias(stmt)):
                 continue
             if self._added_after_class(stmt, classes):
                 continue
@@ -699,7 +728,7 @@ class _ModuleScanner:
             alias = self._alias(name, value)
             if alias is not None:
                 aliases.append(alias)
-            elif isinstance(value, cst.Call) and self._callee(value) in _BASE_FACTORIES:
+            elif isinstance(value, ast.Call) and self._callee(value) in _BASE_FACTORIES:
                 cls_ref = self.resolve(_dotted(_keywords(value).get("cls")))
                 classes.append(
                     ClassDecl(
@@ -710,7 +739,7 @@ class _ModuleScanner:
                         synthetic=True,
                     )
                 )
-            elif isinstance(value, cst.Call) and self._callee(value) == "Table":
+            elif isinstance(value, ast.Call) and self._callee(value) == "Table":
                 tables.append((name, self._table(value)))
             elif self._default_kind(value)[0] == "sql":
                 self.sql_constants[name] = None
@@ -724,61 +753,69 @@ class _ModuleScanner:
             tables=tuple(tables),
         )
 
-    def _added_after_class(self, stmt: cst.CSTNode, classes: List[ClassDecl]) -> bool:
+    @staticmethod
+    def _add_class(classes: List[ClassDecl], decl: ClassDecl, conditional: bool) -> None:
+        """Append a class; one of the same name defined on another path is merged with it
+        (see :func:`_merge_alternative_classes`), one defined again unconditionally replaced."""
+        for index, known in enumerate(classes):
+            if known.name == decl.name and not known.synthetic:
+                classes[index] = _merge_alternative_classes(known, decl) if conditional else decl
+                return
+        classes.append(decl)
+
+    def _added_after_class(self, stmt: ast.stmt, classes: List[ClassDecl]) -> bool:
         """``Author.book_count = column_property(...)`` after the class body: declarative
         classes accept new attributes (the documented way to write a correlated subquery over
         a class defined later)."""
-        if not isinstance(stmt, cst.Assign) or len(stmt.targets) != 1:
+        if not isinstance(stmt, ast.Assign) or len(stmt.targets) != 1:
             return False
-        target = stmt.targets[0].target
-        if not (isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name)):
+        target = stmt.targets[0]
+        if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)):
             return False
         for index in range(len(classes) - 1, -1, -1):
             decl = classes[index]
-            if decl.name == target.value.value and not decl.synthetic:
-                attribute = self._attribute(target.attr.value, None, stmt.value)
+            if decl.name == target.value.id and not decl.synthetic:
+                attribute = self._attribute(target.attr, None, stmt.value)
                 if attribute is not None:
                     classes[index] = replace(decl, attributes=decl.attributes + (attribute,))
                 return True
         return False
 
     @staticmethod
-    def _assigned_names(stmt: cst.CSTNode) -> List[str]:
-        if isinstance(stmt, cst.Assign):
-            return [t.target.value for t in stmt.targets if isinstance(t.target, cst.Name)]
-        if isinstance(stmt, cst.AnnAssign) and isinstance(stmt.target, cst.Name):
-            return [stmt.target.value]
-        if isinstance(stmt, cst.TypeAlias):
-            return [stmt.name.value]
+    def _assigned_names(stmt: ast.stmt) -> List[str]:
+        if isinstance(stmt, ast.Assign):
+            return [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            return [stmt.target.id]
+        if _is_type_alias(stmt):
+            return [stmt.name.id]  # type: ignore[attr-defined]
         return []
 
-    def _alias(self, name: str, value: cst.BaseExpression) -> Optional[ColumnDecl]:
+    def _alias(self, name: str, value: ast.expr) -> Optional[ColumnDecl]:
         """``name = Annotated[T, mapped_column(...)]``: the column facts the alias carries."""
-        if not (isinstance(value, cst.Subscript) and _last(_dotted(value.value)) == "Annotated"):
+        if not (isinstance(value, ast.Subscript) and _last(_dotted(value.value)) == "Annotated"):
             return None
         return self._annotated_column(value, name)
 
-    def _annotated_column(self, node: cst.Subscript, name: str) -> Optional[ColumnDecl]:
+    def _annotated_column(self, node: ast.Subscript, name: str) -> Optional[ColumnDecl]:
         args = _subscript_args(node)
         if not args:
             return None
         column: Optional[ColumnDecl] = None
         for meta in args[1:]:
-            if isinstance(meta, cst.Call) and self._callee(meta) in ("mapped_column", "Column"):
+            if isinstance(meta, ast.Call) and self._callee(meta) in ("mapped_column", "Column"):
                 column = self._column_call(meta, name)
         if column is None:
             return None
         # Annotated[other_alias, mapped_column(...)] chains onto the inner alias.
         inner = args[0]
-        if isinstance(inner, (cst.Name, cst.Attribute)):
+        if isinstance(inner, (ast.Name, ast.Attribute)):
             column = replace(column, alias_ref=self.resolve(_dotted(inner)))
         return column
 
     # -- SQL expression vs Python value --------------------------------------
 
-    def _default_kind(
-        self, expr: Optional[cst.BaseExpression]
-    ) -> Tuple[DefaultKind, Optional[str]]:
+    def _default_kind(self, expr: Optional[ast.expr]) -> Tuple[DefaultKind, Optional[str]]:
         """How a ``default=``/``onupdate=`` value is evaluated, and the name it refers to.
 
         A name the module imports is only resolved by build_model_index (it may be a SQL
@@ -786,31 +823,31 @@ class _ModuleScanner:
         """
         if expr is None or _is_none(expr):
             return "none", None
-        if isinstance(expr, (cst.Name, cst.Attribute)):
-            dotted = _dotted(expr)
+        dotted = _dotted(expr)
+        if dotted is not None:
             if dotted in self.sql_constants:
                 return "sql", None
             # Anything else named is a callable or a value (func.now uncalled is a callable to
             # SQLAlchemy too), unless build_model_index finds the name is a SQL constant.
             return "python", self.resolve(dotted)
-        if isinstance(expr, cst.Call):
+        if isinstance(expr, ast.Call):
             return ("sql" if self._is_sql_call(expr) else "python"), None
-        if isinstance(expr, cst.BinaryOperation):
+        if isinstance(expr, ast.BinOp):
             left = self._default_kind(expr.left)[0]
             right = self._default_kind(expr.right)[0]
             return ("sql" if "sql" in (left, right) else "python"), None
-        if isinstance(expr, cst.UnaryOperation):
-            return self._default_kind(expr.expression)[0], None
+        if isinstance(expr, ast.UnaryOp):
+            return self._default_kind(expr.operand)[0], None
         return "python", None
 
-    def _is_sql_call(self, call: cst.Call) -> bool:
+    def _is_sql_call(self, call: ast.Call) -> bool:
         func = call.func
         dotted = _dotted(func)
         if dotted is None:
             # select(...).scalar_subquery(), func.now().op("+")(...): a method of a SQL object.
-            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
                 return self._is_sql_call(func.value)
-            if isinstance(func, cst.Call):
+            if isinstance(func, ast.Call):
                 return self._is_sql_call(func)
             return False
         resolved = self.resolve(dotted) or dotted
@@ -823,13 +860,13 @@ class _ModuleScanner:
         )
         if from_sqlalchemy and ("func" in parts[:-1] or "functions" in parts[:-1]):
             return True
-        if isinstance(func, cst.Attribute) and _dotted(func.value) in self.sql_constants:
+        if isinstance(func, ast.Attribute) and _dotted(func.value) in self.sql_constants:
             return True  # NOW.op("+")(...): a method of a SQL constant
         return from_sqlalchemy and parts[-1] in _SQL_CALLS
 
     # -- columns ---------------------------------------------------------------
 
-    def _foreign_key(self, call: cst.Call) -> Optional[ForeignKeyRef]:
+    def _foreign_key(self, call: ast.Call) -> Optional[ForeignKeyRef]:
         args = _positional(call)
         if not args:
             column = _keywords(call).get("column")
@@ -850,7 +887,7 @@ class _ModuleScanner:
         return ForeignKeyRef(class_ref=self.resolve(owner), column=column)
 
     def _column_call(
-        self, call: cst.Call, name: str, *, field_only: bool = False
+        self, call: ast.Call, name: str, *, field_only: bool = False
     ) -> ColumnDecl:
         """``Column(...)``/``mapped_column(...)``: positional schema items and keywords."""
         column = ColumnDecl(name=name, field_only=field_only)
@@ -859,12 +896,12 @@ class _ModuleScanner:
             text = _string(arg)
             if index == 0 and text is not None:
                 changes["db_name"] = text
-            elif isinstance(arg, cst.Call):
+            elif isinstance(arg, ast.Call):
                 changes.update(self._schema_item(arg))
         column = replace(column, **changes)
         return self._column_keywords(column, _keywords(call))
 
-    def _schema_item(self, call: cst.Call) -> Dict[str, object]:
+    def _schema_item(self, call: ast.Call) -> Dict[str, object]:
         callee = self._callee(call)
         if callee == "ForeignKey":
             return {"foreign_key": self._foreign_key(call)}
@@ -877,7 +914,7 @@ class _ModuleScanner:
         return {}
 
     def _column_keywords(
-        self, column: ColumnDecl, kwargs: Mapping[str, cst.BaseExpression]
+        self, column: ColumnDecl, kwargs: Mapping[str, ast.expr]
     ) -> ColumnDecl:
         changes: Dict[str, object] = {}
         if "primary_key" in kwargs:
@@ -911,13 +948,13 @@ class _ModuleScanner:
                 changes["foreign_key"] = ForeignKeyRef(table=table or None, column=col)
         return replace(column, **changes)
 
-    def _table(self, call: cst.Call) -> TableDecl:
+    def _table(self, call: ast.Call) -> TableDecl:
         args = _positional(call)
         name = _string(args[0]) if args else None
         columns: List[ColumnDecl] = []
         constraints: List[Tuple[Tuple[str, ...], Tuple[str, ...]]] = []
         for arg in args[1:]:
-            if not isinstance(arg, cst.Call):
+            if not isinstance(arg, ast.Call):
                 continue
             callee = self._callee(arg)
             if callee == "Column":
@@ -940,18 +977,18 @@ class _ModuleScanner:
             schema=_string(kwargs.get("schema")),
         )
 
-    def _fk_constraint(self, call: cst.Call) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    def _fk_constraint(self, call: ast.Call) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
         args = _positional(call)
         if len(args) < 2:
             return (), ()
 
-        def names(expr: cst.BaseExpression) -> Tuple[str, ...]:
-            if isinstance(expr, (cst.List, cst.Tuple)):
+        def names(expr: ast.expr) -> Tuple[str, ...]:
+            if isinstance(expr, (ast.List, ast.Tuple)):
                 out = []
-                for el in expr.elements:
-                    text = _string(el.value)
+                for element in _elements(expr):
+                    text = _string(element)
                     if text is None:
-                        dotted = _dotted(el.value)
+                        dotted = _dotted(element)
                         if dotted is not None and "." in dotted:
                             # User.id → "<class ref>.id": resolved to a table in the index.
                             owner, _, col = dotted.rpartition(".")
@@ -965,11 +1002,11 @@ class _ModuleScanner:
 
     # -- annotations -----------------------------------------------------------
 
-    def _type_info(self, annotation: Optional[cst.BaseExpression]) -> _TypeInfo:
+    def _type_info(self, annotation: Optional[ast.expr]) -> _TypeInfo:
         if annotation is None:
             return _TypeInfo()
         annotation = self._unquote(annotation)
-        if isinstance(annotation, cst.Subscript):
+        if isinstance(annotation, ast.Subscript):
             head = _last(_dotted(annotation.value))
             if head == "ClassVar":
                 return _TypeInfo(classvar=True)
@@ -981,22 +1018,19 @@ class _ModuleScanner:
                 return replace(inner, wrapper=head)
         return self._inner_type(annotation)
 
-    def _unquote(self, expr: cst.BaseExpression) -> cst.BaseExpression:
+    def _unquote(self, expr: ast.expr) -> ast.expr:
         text = _string(expr)
         if text is None:
             return expr
-        try:
-            return cst.parse_expression(text)
-        except cst.ParserSyntaxError:
-            return expr
+        return _parse_expression(text) or expr
 
-    def _inner_type(self, expr: cst.BaseExpression) -> _TypeInfo:
+    def _inner_type(self, expr: ast.expr) -> _TypeInfo:
         expr = self._unquote(expr)
         members = [m for m in _union_members(expr) if not _is_none(m)]
         if len(members) != 1:
             return _TypeInfo()
         expr = self._unquote(members[0])
-        if isinstance(expr, cst.Subscript):
+        if isinstance(expr, ast.Subscript):
             head = _last(_dotted(expr.value))
             args = _subscript_args(expr)
             if head == "Optional" and args:
@@ -1022,14 +1056,13 @@ class _ModuleScanner:
 
     # -- classes ---------------------------------------------------------------
 
-    def _class(self, node: cst.ClassDef, indent: str) -> ClassDecl:
+    def _class(self, node: ast.ClassDef) -> ClassDecl:
         bases: List[str] = []
         declarative_base = False
-        for arg in node.bases:
-            if arg.keyword is not None or arg.star:
+        for value in node.bases:
+            if isinstance(value, ast.Starred):
                 continue
-            value = arg.value
-            if isinstance(value, cst.Subscript):  # Generic[T], Base[int]
+            if isinstance(value, ast.Subscript):  # Generic[T], Base[int]
                 value = value.value
             dotted = _dotted(value)
             if dotted is None:
@@ -1038,13 +1071,12 @@ class _ModuleScanner:
             bases.append(resolved)
             if _last(resolved) in _DECLARATIVE_BASE_CLASSES:
                 declarative_base = True
-        keywords = {a.keyword.value: a.value for a in node.keywords if a.keyword is not None}
+        keywords = {a.arg: a.value for a in node.keywords if a.arg is not None}
         if _last(_dotted(keywords.get("metaclass"))) == "DeclarativeMeta":
             declarative_base = True
         decorator_mapped = decorator_dataclass = False
-        for decorator in node.decorators:
-            expr = decorator.decorator
-            if isinstance(expr, cst.Call):
+        for expr in node.decorator_list:
+            if isinstance(expr, ast.Call):
                 expr = expr.func
             name = _last(_dotted(expr))
             if name == "as_declarative":
@@ -1055,8 +1087,8 @@ class _ModuleScanner:
                 decorator_mapped = decorator_dataclass = True
 
         decl = ClassDecl(
-            name=node.name.value,
-            line=self._class_line(node.name.value, indent),
+            name=node.name,
+            line=node.lineno,
             bases=tuple(bases),
             declarative_base=declarative_base,
             decorator_mapped=decorator_mapped,
@@ -1067,10 +1099,14 @@ class _ModuleScanner:
         attributes: List[AttributeDecl] = []
         repr_reads: Optional[List[str]] = None
         reads_all = False
-        body = node.body.body
-        for stmt, _ in _flatten(body):
-            if isinstance(stmt, cst.FunctionDef):
-                name = stmt.name.value
+        class_refs: Dict[str, str] = {}
+        for stmt, conditional in _flatten_marked(node.body):
+            ref = self._class_ref(stmt)
+            if ref is not None:
+                class_refs.setdefault(stmt.name if isinstance(stmt, _FUNCTIONS)
+                                      else self._assigned_names(stmt)[0], ref)
+            if isinstance(stmt, _FUNCTIONS):
+                name = stmt.name
                 if name in ("__repr__", "__str__"):
                     reads, every = _self_reads(stmt)
                     known = repr_reads or []
@@ -1079,67 +1115,96 @@ class _ModuleScanner:
                 elif self._is_declared_attr(stmt):
                     decl = self._declared_attr(decl, stmt, attributes)
                 continue
-            if isinstance(stmt, (cst.Assign, cst.AnnAssign)):
-                decl = self._class_assignment(decl, stmt, attributes)
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                decl = self._class_assignment(decl, stmt, attributes, conditional)
         return replace(
             decl,
             attributes=tuple(attributes),
             repr_reads=tuple(repr_reads) if repr_reads is not None else None,
             repr_reads_all=reads_all,
+            class_refs=tuple(sorted(class_refs.items())),
         )
 
+    def _class_ref(self, stmt: ast.stmt) -> Optional[str]:
+        """The class a ``@property`` returns (``return orm_models.Flow``, ``-> type[X]``), or a
+        class attribute is bound to (``Flow = orm_models.Flow``), as a resolved reference."""
+        if isinstance(stmt, _FUNCTIONS):
+            if not any(_last(_dotted(d)) in ("property", "cached_property")
+                       for d in stmt.decorator_list):
+                return None
+            returned = _first_return(stmt)
+            dotted = _dotted(returned) if isinstance(returned, (ast.Name, ast.Attribute)) else None
+            annotation = self._unquote(stmt.returns) if stmt.returns is not None else None
+            if dotted is None and isinstance(annotation, ast.Subscript) \
+                    and _last(_dotted(annotation.value)) in ("type", "Type"):
+                dotted = _dotted(self._unquote(annotation.slice))
+            return self.resolve(dotted) if dotted else None
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+                and isinstance(stmt.targets[0], ast.Name) \
+                and isinstance(stmt.value, (ast.Name, ast.Attribute)) \
+                and not stmt.targets[0].id.startswith("__"):
+            dotted = _dotted(stmt.value)
+            # A class is named in CamelCase: `Flow = orm_models.Flow`, not `x = other.value`.
+            if dotted and _last(dotted)[:1].isupper():
+                return self.resolve(dotted)
+        return None
+
     @staticmethod
-    def _is_declared_attr(func: cst.FunctionDef) -> bool:
-        for decorator in func.decorators:
-            dotted = _dotted(decorator.decorator) or ""
+    def _is_declared_attr(func: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> bool:
+        for decorator in func.decorator_list:
+            dotted = _dotted(decorator) or ""
             if "declared_attr" in dotted.split("."):
                 return True
         return False
 
     def _declared_attr(
-        self, decl: ClassDecl, func: cst.FunctionDef, attributes: List[AttributeDecl]
+        self,
+        decl: ClassDecl,
+        func: Union[ast.FunctionDef, ast.AsyncFunctionDef],
+        attributes: List[AttributeDecl],
     ) -> ClassDecl:
         value = _first_return(func)
         if value is None:
             return decl
-        name = func.name.value
+        name = func.name
         if name == "__tablename__":
-            params = func.params.params
-            cls_name = params[0].name.value if params else "cls"
+            params = func.args.args
+            cls_name = params[0].arg if params else "cls"
             rule = None
             dotted = _dotted(value)
             if dotted == f"{cls_name}.__name__":
                 rule = "name"
             elif (
-                isinstance(value, cst.Call)
+                isinstance(value, ast.Call)
                 and _dotted(value.func) == f"{cls_name}.__name__.lower"
             ):
                 rule = "lower"
             return replace(
                 decl, tablename_declared=True, tablename=_string(value), tablename_rule=rule
             )
-        annotation = func.returns.annotation if func.returns is not None else None
-        return self._member(decl, name, annotation, value, attributes)
+        return self._member(decl, name, func.returns, value, attributes)
 
     def _class_assignment(
         self,
         decl: ClassDecl,
-        stmt: Union[cst.Assign, cst.AnnAssign],
+        stmt: Union[ast.Assign, ast.AnnAssign],
         attributes: List[AttributeDecl],
+        conditional: bool = False,
     ) -> ClassDecl:
         names = self._assigned_names(stmt)
         if len(names) != 1:
             return decl
-        annotation = stmt.annotation.annotation if isinstance(stmt, cst.AnnAssign) else None
-        return self._member(decl, names[0], annotation, stmt.value, attributes)
+        annotation = stmt.annotation if isinstance(stmt, ast.AnnAssign) else None
+        return self._member(decl, names[0], annotation, stmt.value, attributes, conditional)
 
     def _member(
         self,
         decl: ClassDecl,
         name: str,
-        annotation: Optional[cst.BaseExpression],
-        value: Optional[cst.BaseExpression],
+        annotation: Optional[ast.expr],
+        value: Optional[ast.expr],
         attributes: List[AttributeDecl],
+        conditional: bool = False,
     ) -> ClassDecl:
         """One class-level binding: a dunder setting, an attribute, or nothing."""
         if name == "__tablename__":
@@ -1147,7 +1212,7 @@ class _ModuleScanner:
         if name == "__abstract__":
             return replace(decl, abstract=_bool(value) is True)
         if name == "__table__":
-            if isinstance(value, cst.Call) and self._callee(value) == "Table":
+            if isinstance(value, ast.Call) and self._callee(value) == "Table":
                 return replace(decl, table_declared=True, table=self._table(value))
             return replace(decl, table_declared=True, table_ref=self.resolve(_dotted(value)))
         if name == "__mapper_args__":
@@ -1167,28 +1232,28 @@ class _ModuleScanner:
             return decl
         attribute = self._attribute(name, annotation, value)
         if attribute is not None:
-            attributes.append(attribute)
+            _add_attribute(attributes, attribute, conditional)
         return decl
 
-    def _table_args(self, decl: ClassDecl, value: Optional[cst.BaseExpression]) -> ClassDecl:
-        mapping: Optional[cst.BaseExpression] = value
+    def _table_args(self, decl: ClassDecl, value: Optional[ast.expr]) -> ClassDecl:
+        mapping: Optional[ast.expr] = value
         constraints: List[Tuple[Tuple[str, ...], Tuple[str, ...]]] = []
         open_ = False
-        if isinstance(value, cst.Tuple):
+        if isinstance(value, ast.Tuple):
             # (UniqueConstraint(...), ForeignKeyConstraint(...), {"implicit_returning": False})
-            elements = [el.value for el in value.elements]
+            elements = _elements(value)
             last = elements[-1] if elements else None
-            is_mapping = isinstance(last, cst.Dict) or (
-                isinstance(last, cst.Call) and _dotted(last.func) == "dict"
+            is_mapping = isinstance(last, ast.Dict) or (
+                isinstance(last, ast.Call) and _dotted(last.func) == "dict"
             )
             mapping = last if is_mapping else None
             for element in elements:
                 if (
-                    isinstance(element, cst.Call)
+                    isinstance(element, ast.Call)
                     and self._callee(element) == "ForeignKeyConstraint"
                 ):
                     constraints.append(self._fk_constraint(element))
-            open_ = any(isinstance(el, cst.StarredElement) for el in value.elements)
+            open_ = any(isinstance(el, ast.Starred) for el in value.elts)
         implicit: Optional[bool] = None
         schema: Optional[str] = None
         if mapping is not None:
@@ -1210,14 +1275,14 @@ class _ModuleScanner:
     def _attribute(
         self,
         name: str,
-        annotation: Optional[cst.BaseExpression],
-        value: Optional[cst.BaseExpression],
+        annotation: Optional[ast.expr],
+        value: Optional[ast.expr],
     ) -> Optional[AttributeDecl]:
         info = self._type_info(annotation)
         if info.classvar:
             return None
         mapped = info.wrapper is not None
-        if isinstance(value, cst.Call):
+        if isinstance(value, ast.Call):
             callee = self._callee(value)
             if callee in ("Column", "mapped_column"):
                 return self._with_alias(self._column_call(value, name), info)
@@ -1256,12 +1321,12 @@ class _ModuleScanner:
         return column
 
     def _wrapped_column(
-        self, callee: str, call: cst.Call, name: str, info: _TypeInfo
+        self, callee: str, call: ast.Call, name: str, info: _TypeInfo
     ) -> AttributeDecl:
         args = _positional(call)
         kwargs = _keywords(call)
         inner = args[0] if args else None
-        if isinstance(inner, cst.Call) and self._callee(inner) in ("Column", "mapped_column"):
+        if isinstance(inner, ast.Call) and self._callee(inner) in ("Column", "mapped_column"):
             column = self._with_alias(self._column_call(inner, name), info)
             if callee == "deferred" or _bool(kwargs.get("deferred")) is True:
                 column = replace(column, deferred=True)
@@ -1275,11 +1340,11 @@ class _ModuleScanner:
             in_repr=in_repr,
         )
 
-    def _target(self, expr: Optional[cst.BaseExpression]) -> Tuple[Optional[str], Optional[str]]:
+    def _target(self, expr: Optional[ast.expr]) -> Tuple[Optional[str], Optional[str]]:
         """(simple name, resolved ref) of a relationship target as written."""
         if expr is None:
             return None, None
-        if isinstance(expr, cst.Lambda):
+        if isinstance(expr, ast.Lambda):
             expr = expr.body
         text = _string(expr)
         if text is not None:
@@ -1295,7 +1360,7 @@ class _ModuleScanner:
         return _last(dotted), self.resolve(dotted)
 
     def _name_list(
-        self, expr: Optional[cst.BaseExpression]
+        self, expr: Optional[ast.expr]
     ) -> Tuple[Tuple[Optional[str], str], ...]:
         """``(owner, attribute)`` pairs of ``foreign_keys=``/``remote_side=``: ``[user_id]``,
         ``[Address.user_id]``, ``"[Address.user_id]"``, ``"user_id"``."""
@@ -1303,12 +1368,11 @@ class _ModuleScanner:
             return ()
         text = _string(expr)
         if text is not None:
-            try:
-                expr = cst.parse_expression(text)
-            except cst.ParserSyntaxError:
+            expr = _parse_expression(text)
+            if expr is None:
                 return ()
-        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
-            elements = [el.value for el in expr.elements]
+        if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
+            elements = _elements(expr)
         else:
             elements = [expr]
         out: List[Tuple[Optional[str], str]] = []
@@ -1322,13 +1386,13 @@ class _ModuleScanner:
             out.append((owner or None, attr))
         return tuple(out)
 
-    def _backref(self, expr: Optional[cst.BaseExpression]) -> Optional[BackrefDecl]:
+    def _backref(self, expr: Optional[ast.expr]) -> Optional[BackrefDecl]:
         if expr is None:
             return None
         text = _string(expr)
         if text is not None:
             return BackrefDecl(name=text)
-        if isinstance(expr, cst.Call) and self._callee(expr) == "backref":
+        if isinstance(expr, ast.Call) and self._callee(expr) == "backref":
             args = _positional(expr)
             name = _string(args[0]) if args else None
             if name is None:
@@ -1342,7 +1406,7 @@ class _ModuleScanner:
         return None
 
     @staticmethod
-    def _lazy(expr: Optional[cst.BaseExpression], fallback: str) -> str:
+    def _lazy(expr: Optional[ast.expr], fallback: str) -> str:
         if expr is None:
             return fallback
         value = _literal(expr)
@@ -1353,7 +1417,7 @@ class _ModuleScanner:
         return fallback
 
     def _relationship(
-        self, call: cst.Call, name: str, info: _TypeInfo
+        self, call: ast.Call, name: str, info: _TypeInfo
     ) -> RelationshipDecl:
         args = _positional(call)
         kwargs = _keywords(call)
@@ -1379,13 +1443,13 @@ class _ModuleScanner:
         )
 
     def _sqlmodel_relationship(
-        self, call: cst.Call, name: str, info: _TypeInfo
+        self, call: ast.Call, name: str, info: _TypeInfo
     ) -> RelationshipDecl:
         kwargs = _keywords(call)
         inner = kwargs.get("sa_relationship")
-        if isinstance(inner, cst.Call):
+        if isinstance(inner, ast.Call):
             return self._relationship(inner, name, info)
-        options: Mapping[str, cst.BaseExpression] = {}
+        options: Mapping[str, ast.expr] = {}
         if "sa_relationship_kwargs" in kwargs:
             options = _dict_items(kwargs["sa_relationship_kwargs"])[0]
         secondary = ("link_model" in kwargs and not _is_none(kwargs["link_model"])) or (
@@ -1404,10 +1468,10 @@ class _ModuleScanner:
             backref=self._backref(options.get("backref")),
         )
 
-    def _sqlmodel_field(self, call: cst.Call, name: str) -> ColumnDecl:
+    def _sqlmodel_field(self, call: ast.Call, name: str) -> ColumnDecl:
         kwargs = _keywords(call)
         sa_column = kwargs.get("sa_column")
-        if isinstance(sa_column, cst.Call) and self._callee(sa_column) in _COLUMN_CALLS:
+        if isinstance(sa_column, ast.Call) and self._callee(sa_column) in _COLUMN_CALLS:
             # sa_column replaces everything else Field() says about the column.
             return self._column_call(sa_column, name, field_only=True)
         column = ColumnDecl(name=name, field_only=True)
@@ -1418,15 +1482,14 @@ class _ModuleScanner:
         plain = {k: v for k, v in kwargs.items() if k in _FIELD_COLUMN_KEYWORDS}
         column = self._column_keywords(column, plain)
         column_args = kwargs.get("sa_column_args")
-        if isinstance(column_args, (cst.List, cst.Tuple)):
-            for element in column_args.elements:
-                if isinstance(element.value, cst.Call):
-                    column = replace(column, **self._schema_item(element.value))
+        if isinstance(column_args, (ast.List, ast.Tuple)):
+            for element in _elements(column_args):
+                if isinstance(element, ast.Call):
+                    column = replace(column, **self._schema_item(element))
         if "sa_column_kwargs" in kwargs:
             items, _ = _dict_items(kwargs["sa_column_kwargs"])
             column = self._column_keywords(column, items)
         return column
-
 
 def _apply_fk_constraints(
     columns: List[ColumnDecl], constraints: Sequence[Tuple[Tuple[str, ...], Tuple[str, ...]]]
@@ -1483,12 +1546,17 @@ def build_model_index(modules: Iterable[ModuleModels]) -> ModelIndex:
     Not understood (left at SQLAlchemy's defaults): imperative mapping (``map_imperatively``),
     reflected tables (``autoload_with``), columns returned by project helper functions
     (``created_at: Mapped[datetime] = timestamp_column()`` is a plain column), mixins and bases
-    from installed libraries, ``__mapper_args__``/``__table_args__``/``__tablename__`` computed
-    by code other than a literal or ``cls.__name__[.lower()]``, ``primaryjoin=`` (direction
-    comes from foreign keys), properties called inside ``__repr__``, and Flask-SQLAlchemy's
+    from installed libraries other than those :mod:`codemods.library_models` describes
+    (advanced-alchemy's, fastapi-users' tables, SQLModel),
+    ``__mapper_args__``/``__table_args__``/``__tablename__`` computed by code other than a
+    literal or ``cls.__name__[.lower()]``, ``primaryjoin=`` (direction comes from foreign
+    keys), properties called inside ``__repr__``, and Flask-SQLAlchemy's
     automatic table names (a ``db.Model`` subclass needs ``__tablename__`` to be seen).
     """
-    return _IndexBuilder(modules).build()
+    from codemods.library_models import library_modules_for
+
+    scanned = list(modules)
+    return _IndexBuilder(scanned + list(library_modules_for(scanned))).build()
 
 
 @dataclass(frozen=True)
@@ -1692,6 +1760,8 @@ class _IndexBuilder:
                     return decl.name.lower()
                 if d.tablename_rule == "name" and decl is not None:
                     return decl.name
+                if d.tablename_rule == "snake" and decl is not None:
+                    return _SNAKE_CASE.sub(r"_\1", decl.name).lower()
                 return None
         if self._is_sqlmodel(mro) and decl is not None:
             return decl.name.lower()  # SQLModel's own __tablename__ rule
@@ -2031,7 +2101,31 @@ class _IndexBuilder:
             if model.has_attribute(facts.name):
                 continue  # declared on the class itself (SQLAlchemy would refuse the backref)
             models[key] = replace(model, relationships=model.relationships + (facts,))
-        return ModelIndex(models=tuple(models[k] for k in sorted(models)))
+        return ModelIndex(models=tuple(models[k] for k in sorted(models)),
+                          interfaces=self.interfaces(models))
+
+    def interfaces(self, models: Mapping[str, ModelFacts]) -> Tuple[InterfaceFacts, ...]:
+        """Every class (not mapped) with attributes that are mapped classes: ``db.Flow``."""
+        found = []
+        for key in sorted(self.classes):
+            if key in models:
+                continue
+            attributes: Dict[str, str] = {}
+            for node in reversed(self.mro(key)):
+                decl = self.decl(node)
+                for name, ref in decl.class_refs if decl is not None else ():
+                    target = self.find_class(ref)
+                    if target is not None and target in models:
+                        attributes[name] = target
+                    else:
+                        attributes.pop(name, None)
+            if attributes:
+                found.append(InterfaceFacts(key, tuple(sorted(attributes.items()))))
+        return tuple(found)
+
+
+#: advanced-alchemy's table names: ``UserAccount`` → ``user_account`` (its own expression).
+_SNAKE_CASE = re.compile(r"((?<=[a-z0-9])[A-Z]|(?!^)[A-Z](?=[a-z]))")
 
 
 def _same_module(candidate: str, module: str) -> bool:

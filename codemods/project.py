@@ -1,8 +1,8 @@
 """Facts a project's own files state: database backend, SQLAlchemy version, session settings.
 
-Detection only reads files.  It never imports or runs project code, never uses the
-stdlib ``ast``, and parses Python with LibCST only for the few modules whose bytes
-mention a session factory, so a project with no such module never imports LibCST.
+Detection only reads files.  It never imports or runs project code, and parses Python
+(with :func:`codemods.frontend.parse`) only for the few modules whose bytes call a
+session factory.
 
 Every detected value carries a human-readable source (``alembic.ini:4 sqlalchemy.url =
 mysql+aiomysql://…``) so that a summary can say why the tool believed it, and so that
@@ -12,7 +12,9 @@ copied into a source: only the ``dialect+driver://`` scheme is.
 
 from __future__ import annotations
 
+import ast
 import configparser
+import dataclasses
 import json
 import os
 import re
@@ -20,14 +22,17 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 
+from codemods import frontend
 from codemods.cache import digest
 from codemods.files import SKIPPED_DIRS, walk_files
+from codemods.package_roots import application_files
 
 __all__ = [
     "SKIP_DIRS",
     "ProjectFacts",
+    "SessionDependency",
     "SessionFactory",
     "detect_project",
     "is_test_path",
@@ -73,6 +78,8 @@ class SessionFactory:
     explicit: bool
     #: What the call is assigned to (``async_session``, ``self.session_factory``), if anything.
     target: str | None = None
+    #: In the application's own packages (not a script, a benchmark, a sub-project's library).
+    app: bool = True
 
     def describe(self) -> str:
         """``app/db.py:12 async_sessionmaker(expire_on_commit=False)`` and the like."""
@@ -82,6 +89,22 @@ class SessionFactory:
         if self.expire_on_commit is None:
             return f"{where} {self.call}(expire_on_commit=<not a literal>)"
         return f"{where} {self.call}(expire_on_commit={self.expire_on_commit})"
+
+
+@dataclass(frozen=True)
+class SessionDependency:
+    """A function that yields (or returns) a session made by a named factory:
+    ``async def get_db(): async with SessionLocal() as s: yield s`` (a FastAPI dependency)."""
+
+    path: str
+    line: int
+    #: The function's name (module level) or ``Class.method``.
+    function: str
+    #: The factory as written (``SessionLocal``, ``db.session_factory``).
+    factory: str
+    #: Where the factory's first name comes from when the module imports it:
+    #: (``from`` module as written or None, dots of a relative import, imported name).
+    factory_import: tuple[str | None, int, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +129,8 @@ class ProjectFacts:
     refresh_keyword_source: str = "no refresh() call names attributes"
     #: Every async session factory found outside tests, in path and line order.
     session_factories: tuple[SessionFactory, ...] = ()
+    #: Every function found outside tests that yields a session of a named factory.
+    session_dependencies: tuple[SessionDependency, ...] = ()
 
 
 # --------------------------------------------------------------------------
@@ -191,6 +216,9 @@ class _Signal:
     source: str
     #: (depth, path, line): the nearest-to-root, first-in-file signal describes a group.
     order: tuple[int, str, int]
+    #: From the application itself (its packages' source, its deployment configuration), not
+    #: from scripts, benchmarks or a sub-project's library.
+    app: bool = True
 
 
 _DIALECTS = {
@@ -252,7 +280,8 @@ def _test_section(data: bytes, offset: int) -> bool:
     return last is not None and b"test" in last.group(1).lower()
 
 
-def _scan_urls(data: bytes, rel: PurePath, python: bool, sectioned: bool) -> list[_Signal]:
+def _scan_urls(data: bytes, rel: PurePath, python: bool, sectioned: bool,
+               app: bool = True) -> list[_Signal]:
     if not any(marker in data for marker in _URL_MARKERS):
         return []
     found: list[tuple[int, str, str]] = []  # (offset, backend, what)
@@ -270,7 +299,13 @@ def _scan_urls(data: bytes, rel: PurePath, python: bool, sectioned: bool) -> lis
             )
     signals = []
     depth = len(rel.parts)
+    # Bare schemes naming several databases are a table of drivers (what the code supports,
+    # `ASYNC_DRIVERS = {POSTGRESQL: "postgresql+asyncpg", MYSQL: "mysql+aiomysql"}`), not the
+    # one it connects to; a URL still counts.
+    table = len({backend for _, backend, what in found if not what.endswith("://…")}) > 1
     for offset, backend, what in sorted(found):
+        if table and not what.endswith("://…"):
+            continue
         line, start, end = _line_bounds(data, offset)
         if _in_comment(data[start:offset]):
             continue
@@ -282,6 +317,8 @@ def _scan_urls(data: bytes, rel: PurePath, python: bool, sectioned: bool) -> lis
             continue
         text = data[start:end].decode("utf-8", "replace")
         key = _LINE_KEY.match(text)
+        if key is not None and key.group(1).lower() in ("example", "examples"):
+            continue  # a documented example value (pydantic's `examples=[...]`)
         if key is None:
             label = what
         elif what.endswith("Dsn"):
@@ -290,7 +327,8 @@ def _scan_urls(data: bytes, rel: PurePath, python: bool, sectioned: bool) -> lis
             label = f"{key.group(1)} = {what}"
         signals.append(
             _Signal(
-                backend, _TIER_URL, f"{_display(rel)}:{line} {label}", (depth, _display(rel), line)
+                backend, _TIER_URL, f"{_display(rel)}:{line} {label}", (depth, _display(rel), line),
+                app,
             )
         )
     return signals
@@ -688,18 +726,18 @@ def _strings(value: object) -> list[str]:
 # --------------------------------------------------------------------------
 
 # A factory *call*: ``AsyncSession`` alone is mostly a type annotation (``db: AsyncSession``),
-# present in most modules of an async project, and must not send them all to LibCST.
+# present in most modules of an async project, and must not send them all to the parser.
 # Each pattern starts with a literal so that ``re`` can skip ahead quickly.
 _FACTORY_CALLS = (
     re.compile(rb"sessionmaker\s*\("),
-    re.compile(rb"AsyncSession\s*\("),
+    re.compile(rb"AsyncSession(?:Config)?\s*\("),
     re.compile(rb"partial\(\s*[\w.]*AsyncSession\b"),
 )
 
 
 def _calls_a_factory(data: bytes) -> bool:
     if b"sessionmaker" not in data and b"AsyncSession" not in data:
-        return False
+        return False  # AsyncSessionConfig contains AsyncSession
     return any(pattern.search(data) for pattern in _FACTORY_CALLS)
 
 
@@ -710,91 +748,191 @@ _LEADING_COMMENTS = re.compile(rb"^(?:\s*#[^\n]*(?:\n|$))+")
 
 
 def _find_factories(data: bytes, rel: PurePath) -> list[SessionFactory]:
-    """The async session factories a module calls, with their ``expire_on_commit``."""
-    import libcst as cst
-    from libcst.helpers import get_full_name_for_node
-
-    from codemods.outline import Positions, parse
-
+    """The async session factories a module calls, with their ``expire_on_commit``, in the
+    order of the source."""
     try:
-        text = data.decode("utf-8")
-        # Only the functions (and methods) that call a factory are parsed; the rest are stubs.
-        module, shape = parse(text, lambda block, body: _calls_a_factory(body.encode("utf-8", "replace")))
-    except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError, RecursionError):
-        return []  # the engine reports unparsable files; detection just skips them
+        module = frontend.parse(data.decode("utf-8-sig"))
+    except (frontend.ParseError, UnicodeDecodeError, RecursionError):
+        # The engine reports the file; its factory calls are still read from the text, so
+        # that syntax flushguard cannot parse does not hide the project's settings.
+        return _factories_in_text(data, rel)
     path = _display(rel)
-    positions = Positions(module, shape.text if shape is not None else text, shape)
+    targets: dict[int, str] = {}  # id(value) -> the one name it is assigned to
+    calls: list[ast.Call] = []
+    for node in ast.walk(module):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            name = _full_name(node.targets[0])
+            if name is not None:
+                targets[id(node.value)] = name
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            name = _full_name(node.target)
+            if name is not None:
+                targets[id(node.value)] = name
+        elif isinstance(node, ast.Call):
+            calls.append(node)
+    # Source order; a call of a call's result (``partial(...)(...)``) before the inner call.
+    calls.sort(key=lambda c: (c.lineno, c.col_offset, -c.end_lineno, -c.end_col_offset))
+    found: list[SessionFactory] = []
+    for node in calls:
+        call = _factory_call(node)
+        if call is None:
+            continue
+        keywords = {k.arg: k.value for k in node.keywords if k.arg is not None}
+        if any(k.arg is None for k in node.keywords) and "expire_on_commit" not in keywords:
+            value: bool | None = None  # may come through **kwargs
+            explicit = True
+        elif "expire_on_commit" in keywords:
+            literal = keywords["expire_on_commit"]
+            explicit = True
+            is_bool = isinstance(literal, ast.Constant) and isinstance(literal.value, bool)
+            value = literal.value if is_bool else None
+        else:
+            value, explicit = True, False
+        target = targets.get(id(node))
+        found.append(SessionFactory(path, node.lineno, call, value, explicit, target))
+    return found
 
-    class Visitor(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.found: list[SessionFactory] = []
-            self.targets: dict[int, str] = {}
-            self.statements: list[cst.CSTNode] = []
 
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            if isinstance(node, cst.BaseStatement):
-                self.statements.append(node)
-            return super().on_visit(node)
+_FACTORY_TEXT = re.compile(
+    rb"(?<![\w.])(?:[\w]+\.)*"
+    rb"(async_sessionmaker|sessionmaker|AsyncSession|AsyncSessionConfig)\s*\(")
+_TARGET_TEXT = re.compile(rb"^[ \t]*([A-Za-z_][\w.]*)[ \t]*(?::[^=\n]*)?=[ \t]*$")
+_EXPIRE_TEXT = re.compile(rb"^expire_on_commit\s*=\s*(True|False)\s*$")
 
-        def on_leave(self, original_node: cst.CSTNode) -> None:
-            if isinstance(original_node, cst.BaseStatement):
-                self.statements.pop()
-            super().on_leave(original_node)
 
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if len(node.targets) == 1:
-                name = get_full_name_for_node(node.targets[0].target)
-                if name is not None:
-                    self.targets[id(node.value)] = name
+def _factories_in_text(data: bytes, rel: PurePath) -> list[SessionFactory]:
+    """The factory calls of a module no parser reads, found in its text (what
+    :func:`_find_factories` finds in its tree, for calls written plainly)."""
+    found = []
+    for match in _FACTORY_TEXT.finditer(data):
+        line, start, _ = _line_bounds(data, match.start())
+        prefix = data[start:match.start()]
+        if _in_comment(prefix) or re.search(rb"\b(def|class)\s+$", prefix):
+            continue
+        args = _call_arguments(data, match.end())
+        if not args:
+            continue  # `factory()`: a call of a factory instance held in a variable
+        call = match.group(1).decode()
+        if call == "sessionmaker" and not any(
+                re.match(rb"^class_\s*=\s*[\w.]*AsyncSession\s*$", a) for a in args):
+            continue  # a plain sessionmaker() makes sync sessions
+        literal = [_EXPIRE_TEXT.match(a) for a in args]
+        given = next((m for m in literal if m), None)
+        if given is not None:
+            value: bool | None = given.group(1) == b"True"
+            explicit = True
+        elif any(a.startswith(b"expire_on_commit") or a.startswith(b"**") for a in args):
+            value, explicit = None, True
+        else:
+            value, explicit = True, False
+        target = _TARGET_TEXT.match(prefix)
+        found.append(SessionFactory(_display(rel), line, call, value, explicit,
+                                    target.group(1).decode() if target else None))
+    return found
 
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            name = get_full_name_for_node(node.target)
-            if node.value is not None and name is not None:
-                self.targets[id(node.value)] = name
 
-        def visit_Call(self, node: cst.Call) -> None:
-            full = get_full_name_for_node(node.func) or ""
-            call = full.rsplit(".", 1)[-1]
-            keywords = {a.keyword.value: a.value for a in node.args if a.keyword is not None}
-            if call == "sessionmaker":
-                # A plain sessionmaker() makes sync sessions, which the analysis ignores.
-                class_ = keywords.get("class_")
-                class_name = (get_full_name_for_node(class_) or "") if class_ is not None else ""
-                if "AsyncSession" not in class_name.rsplit(".", 1)[-1]:
-                    return
-            elif call == "partial":
-                first = node.args[0] if node.args and node.args[0].keyword is None else None
-                inner = (get_full_name_for_node(first.value) or "") if first is not None else ""
-                if not inner.rsplit(".", 1)[-1].endswith("AsyncSession"):
-                    return
-                call = f"partial({inner.rsplit('.', 1)[-1]})"
-            elif not (call == "async_sessionmaker" or call.endswith("AsyncSession")):
-                return
-            if not node.args:
-                # `async_sessionmaker()` / `AsyncSession()` with nothing at all is, in real code,
-                # a call of a factory *instance* held in a variable of that name.
-                return
-            if any(a.star == "**" for a in node.args) and "expire_on_commit" not in keywords:
-                value: bool | None = None  # may come through **kwargs
-                explicit = True
-            elif "expire_on_commit" in keywords:
-                literal = keywords["expire_on_commit"]
-                explicit = True
-                value = (
-                    literal.value == "True"
-                    if isinstance(literal, cst.Name) and literal.value in ("True", "False")
-                    else None
-                )
-            else:
-                value, explicit = True, False
-            line = positions.of(node, self.statements[-1] if self.statements else None)[0]
-            self.found.append(
-                SessionFactory(path, line, call, value, explicit, self.targets.get(id(node)))
-            )
+_SESSION_BLOCK = re.compile(rb"(?:async\s+)?with\s+[\w.]+(?:\.begin)?\(\)\s+as\s+\w+")
 
-    visitor = Visitor()
-    module.visit(visitor)
-    return visitor.found
+
+def _may_yield_a_session(data: bytes) -> bool:
+    return b"yield" in data and _SESSION_BLOCK.search(data) is not None
+
+
+def _find_dependencies(data: bytes, rel: PurePath) -> list[SessionDependency]:
+    """Functions that yield (or return) the session a ``with NAME() as s:`` block (or
+    ``NAME.begin()``) opens, ``NAME`` being the factory; in the order of the source."""
+    try:
+        module = frontend.parse(data.decode("utf-8-sig"))
+    except (frontend.ParseError, UnicodeDecodeError, RecursionError):
+        return []
+    imported: dict[str, tuple[str | None, int, str]] = {}
+    for stmt in module.body:
+        if isinstance(stmt, ast.ImportFrom):
+            for alias in stmt.names:
+                imported[alias.asname or alias.name] = (stmt.module, stmt.level, alias.name)
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                local = alias.asname or alias.name.partition(".")[0]
+                imported[local] = (None, 0, alias.name if alias.asname else local)
+    found = []
+    functions = [(f"{c.name}.{f.name}" if c is not None else f.name, f)
+                 for c, f in _functions(module)]
+    for name, function in functions:
+        opened: dict[str, str] = {}
+        handed: set[str] = set()
+        for node in ast.walk(function):
+            if isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    call = item.context_expr
+                    if isinstance(call, ast.Call) and not call.args and not call.keywords \
+                            and isinstance(item.optional_vars, ast.Name):
+                        factory = _full_name(call.func)
+                        if factory and factory.endswith(".begin"):
+                            factory = factory[: -len(".begin")]
+                        if factory and "None" not in factory.split("."):
+                            opened[item.optional_vars.id] = factory
+            elif isinstance(node, (ast.Yield, ast.Return)) and isinstance(node.value, ast.Name):
+                handed.add(node.value.id)
+        for variable in sorted(handed & opened.keys()):
+            factory = opened[variable]
+            found.append(SessionDependency(_display(rel), function.lineno, name, factory,
+                                           imported.get(factory.partition(".")[0])))
+    return found
+
+
+def _functions(module: ast.Module) -> Iterator[tuple[ast.ClassDef | None, ast.AST]]:
+    for stmt in module.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield None, stmt
+        elif isinstance(stmt, ast.ClassDef):
+            for inner in stmt.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield stmt, inner
+
+
+def _factory_call(node: ast.Call) -> str | None:
+    """What kind of async session factory ``node`` calls (``async_sessionmaker``,
+    ``sessionmaker``, ``AsyncSession``, ``partial(AsyncSession)``...), or None."""
+    call = (_full_name(node.func) or "").rsplit(".", 1)[-1]
+    keywords = {k.arg: k.value for k in node.keywords if k.arg is not None}
+    if call == "sessionmaker":
+        # A plain sessionmaker() makes sync sessions, which the analysis ignores.
+        class_ = keywords.get("class_")
+        class_name = (_full_name(class_) or "") if class_ is not None else ""
+        if "AsyncSession" not in class_name.rsplit(".", 1)[-1]:
+            return None
+    elif call == "partial":
+        first = node.args[0] if node.args else None
+        if isinstance(first, ast.Starred):
+            first = first.value
+        inner = (_full_name(first) or "") if first is not None else ""
+        if not inner.rsplit(".", 1)[-1].endswith("AsyncSession"):
+            return None
+        call = f"partial({inner.rsplit('.', 1)[-1]})"
+    elif not (call == "async_sessionmaker" or call.endswith("AsyncSession")
+              or call == "AsyncSessionConfig"):
+        # AsyncSessionConfig: advanced-alchemy's (and Litestar's) options of the session
+        # factory it builds.
+        return None
+    if not node.args and not node.keywords:
+        # `async_sessionmaker()` / `AsyncSession()` with nothing at all is, in real code,
+        # a call of a factory *instance* held in a variable of that name.
+        return None
+    return call
+
+
+def _full_name(node: object) -> str | None:
+    """``a.b.c`` for a name, an attribute, or what a call or subscript is of (``f(x)`` → ``f``,
+    ``d[k].attr`` → ``d.attr``); an unnamed part reads ``None`` (``(a or b).c`` → ``None.c``)."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_full_name(node.value)}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return _full_name(node.func)
+    if isinstance(node, ast.Subscript):
+        return _full_name(node.value)
+    return None
 
 
 def _call_arguments(data: bytes, start: int, limit: int = 4000) -> list[bytes] | None:
@@ -864,17 +1002,27 @@ def _summary(signals: Sequence[_Signal]) -> str:
 
 
 def _decide_backend(signals: list[_Signal], images: list[tuple[str, str]]) -> tuple[str, str]:
-    # SQLite yields to any other database named by a URL or a main dependency: it is the
-    # usual test and local-development database beside the real one.  Weak signals
-    # (optional groups, lock files) do not outvote a SQLite URL or main dependency.
-    def pool(tier: int, sqlite: bool) -> list[_Signal]:
+    """The backend the signals name, strongest first: a URL of the application (its packages'
+    source, its deployment configuration) naming a server database; the application's own
+    default SQLite, when SQLite's driver ships with it and no MySQL driver does; a URL
+    elsewhere (a script, a benchmark); a main dependency's driver; then SQLite anywhere, which
+    beside another database is the usual development and test database; then weak signals
+    (optional groups, lock files)."""
+    def pool(tier: int, sqlite: bool, app: bool | None = None) -> list[_Signal]:
         return sorted(
-            (s for s in signals if s.tier == tier and (s.backend == "sqlite") == sqlite),
+            (s for s in signals if s.tier == tier and (s.backend == "sqlite") == sqlite
+             and (app is None or s.app == app)),
             key=lambda s: s.order,
         )
 
+    main_drivers = {s.backend for s in signals if s.tier == _TIER_MAIN}
+    app_default_sqlite = "sqlite" in main_drivers or not main_drivers - {"sqlite"}
+    if main_drivers & {"mysql", "mariadb"}:
+        app_default_sqlite = False
     pools = [
-        pool(_TIER_URL, False),
+        pool(_TIER_URL, False, app=True),
+        pool(_TIER_URL, True, app=True) if app_default_sqlite else [],
+        pool(_TIER_URL, False, app=False),
         pool(_TIER_MAIN, False),
         pool(_TIER_URL, True),
         pool(_TIER_MAIN, True),
@@ -894,12 +1042,17 @@ def _decide_backend(signals: list[_Signal], images: list[tuple[str, str]]) -> tu
         return "unknown", f"conflicting signals: {named}"
     backend = next(iter(by_backend))
     source = _summary(chosen)
-    if backend != "sqlite":
+    if backend == "sqlite" and chosen[0].app and chosen[0].tier == _TIER_URL:
+        others = sorted((s for s in signals if s.backend != "sqlite" and s.tier <= _TIER_MAIN),
+                        key=lambda s: (s.tier != _TIER_MAIN, s.order))
+        source += " (the application's default database"
+        source += f"; {others[0].backend} is supported too: {others[0].source})" if others else ")"
+    elif backend != "sqlite":
         ignored = sorted(
             (s for s in signals if s.backend == "sqlite"), key=lambda s: (s.tier, s.order)
         )
         if ignored:
-            source += f"; SQLite ({ignored[0].source}) taken for a test database"
+            source += f"; SQLite ({ignored[0].source}) taken for a development or test database"
     if backend == "mysql" and images:
         kinds = {kind for kind, _ in images}
         if kinds == {"mariadb"}:
@@ -926,6 +1079,14 @@ def _decide_version(versions: list[_Version]) -> tuple[str, str]:
 
 
 def _decide_expire(factories: Sequence[SessionFactory]) -> tuple[bool, str]:
+    """``expire_on_commit`` of the application's session factories (those of scripts and
+    other packages count only when the application has none): False when every one says
+    False, else SQLAlchemy's default."""
+    own = [f for f in factories if f.app]
+    if own and len(own) < len(factories):
+        value, source = _decide_expire(own)
+        others = [f for f in factories if not f.app]
+        return value, f"{source}; the application's, not {others[0].describe()}"
     if not factories:
         return True, "SQLAlchemy default"
     values = {f.expire_on_commit for f in factories}
@@ -983,26 +1144,29 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
     deps = _Deps()
     url_signals: list[_Signal] = []
     images: list[tuple[str, str]] = []
-    factory_files: list[tuple[bytes, PurePath]] = []
+    factory_files: list[tuple[bytes, PurePath, bool]] = []
+    walked: list[Path] = []
     keyword: list[str] = []
     positional: list[str] = []
 
-    def learn(data: bytes, rel: PurePath) -> tuple[list[_Signal], bool, list[str], list[str]]:
+    def learn(data: bytes, rel: PurePath,
+              app: bool) -> tuple[list[_Signal], bool, list[str], list[str]]:
         test = is_test_path(rel)
-        signals = [] if test else _scan_urls(data, rel, python=True, sectioned=False)
-        factory = not test and _calls_a_factory(data)
+        signals = [] if test else _scan_urls(data, rel, python=True, sectioned=False, app=app)
+        factory = not test and (_calls_a_factory(data) or _may_yield_a_session(data))
         styles = _refresh_styles(data, rel) if b".refresh" in data else ([], [])
         return signals, factory, styles[0], styles[1]
 
     def python(data: bytes, rel: PurePath) -> None:
+        app = PurePosixPath(rel.as_posix()) in application
         if memo is None:
-            signals, factory, keyword_, positional_ = learn(data, rel)
+            signals, factory, keyword_, positional_ = learn(data, rel, app)
         else:
-            key = digest("python", str(rel), data)
-            signals, factory, keyword_, positional_ = memo(key, lambda: learn(data, rel))
+            key = digest("python", str(rel), app, data)
+            signals, factory, keyword_, positional_ = memo(key, lambda: learn(data, rel, app))
         url_signals.extend(signals)
         if factory:
-            factory_files.append((data, rel))
+            factory_files.append((data, rel, app))
         keyword.extend(keyword_)
         positional.extend(positional_)
 
@@ -1010,14 +1174,12 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
         name = rel.name.lower()
         depth = len(rel.parts)
         if name.endswith(".py"):
-            if python_files is None or name == "setup.py":
+            if python_files is None:
+                walked.append(path)
+            if name == "setup.py" and not _in_test_dir(rel):
                 data = _read(path)
-                if data is None:
-                    continue
-                if name == "setup.py" and not _in_test_dir(rel):
+                if data is not None:
                     deps.setup_py(data, rel, depth)
-                if python_files is None:
-                    python(data, rel)
             continue
         parent = rel.parts[-2].lower() if len(rel.parts) > 1 else ""
         is_requirements = name.endswith((".txt", ".in")) and (
@@ -1051,19 +1213,25 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
             if _COMPOSE_NAME.match(name):
                 images.extend(_scan_images(data, rel))
 
-    if python_files is not None:
-        for path in sorted({Path(p) for p in python_files}):
-            data = _read(path)
-            if data is not None:
-                python(data, _relative(path, root))
+    sources = sorted({Path(p) for p in python_files} if python_files is not None else walked)
+    application = application_files(root, sources)
+    for path in sources:
+        data = _read(path)
+        if data is not None:
+            python(data, _relative(path, root))
 
     factories: list[SessionFactory] = []
-    for data, rel in sorted(factory_files, key=lambda item: item[1]):
+    dependencies: list[SessionDependency] = []
+    for data, rel, app in sorted(factory_files, key=lambda item: item[1]):
         if memo is None:
-            factories.extend(_find_factories(data, rel))
+            found, yielding = _find_factories(data, rel), _find_dependencies(data, rel)
         else:
             key = digest("factories", str(rel), data)
-            factories.extend(memo(key, lambda: _find_factories(data, rel)))
+            found = memo(key, lambda: _find_factories(data, rel))
+            yielding = memo(digest("dependencies", str(rel), data),
+                            lambda: _find_dependencies(data, rel))
+        factories.extend(dataclasses.replace(f, app=app) for f in found)
+        dependencies.extend(yielding)
 
     backend, backend_source = _decide_backend(url_signals + deps.signals, images)
     sqlalchemy, sqlalchemy_source = _decide_version(deps.versions)
@@ -1079,4 +1247,5 @@ def detect_project(root: Path, python_files: Iterable[Path] | None = None,
         refresh_keyword=refresh_keyword,
         refresh_keyword_source=refresh_source,
         session_factories=tuple(factories),
+        session_dependencies=tuple(dependencies),
     )

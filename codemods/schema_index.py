@@ -8,8 +8,12 @@ Read from source alone, like the model index: never imported.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Dict, Iterable, List, Optional, Tuple
+
+from codemods.imports import dotted_name, record_ast_import
 
 PYDANTIC_BASES = frozenset({"BaseModel", "SQLModel"})
 
@@ -47,46 +51,56 @@ class SchemaIndex:
     schemas: Tuple[SchemaFacts, ...] = ()
 
     def by_qualname(self, qualname: str) -> Optional[SchemaFacts]:
-        for schema in self.schemas:
-            if schema.qualname == qualname:
-                return schema
-        return None
+        return self._by_qualname.get(qualname)
 
     def resolve(self, name: str, qualname_hint: Optional[str] = None) -> Optional[SchemaFacts]:
         if qualname_hint is not None:
             found = self.by_qualname(qualname_hint)
             if found is not None:
                 return found
-        simple = (qualname_hint or name).rsplit(".", 1)[-1]
-        candidates = [s for s in self.schemas if s.name == simple]
+        candidates = self._by_name.get((qualname_hint or name).rsplit(".", 1)[-1], ())
         return candidates[0] if len(candidates) == 1 else None
+
+    # Asked thousands of times a run: look up, don't scan.
+    @cached_property
+    def _by_qualname(self) -> Dict[str, SchemaFacts]:
+        found: Dict[str, SchemaFacts] = {}
+        for schema in self.schemas:
+            found.setdefault(schema.qualname, schema)  # the first, as a scan would find
+        return found
+
+    @cached_property
+    def _by_name(self) -> Dict[str, Tuple[SchemaFacts, ...]]:
+        found: Dict[str, List[SchemaFacts]] = {}
+        for schema in self.schemas:
+            found.setdefault(schema.name, []).append(schema)
+        return {name: tuple(group) for name, group in found.items()}
 
 
 def may_define_schemas(data: bytes) -> bool:
     return b"BaseModel" in data or b"SQLModel" in data
 
 
-def scan_schemas(source: str, path: str) -> Tuple[SchemaDecl, ...]:
-    """Every class of the module that may be a pydantic schema (its bases decide later)."""
-    import libcst as cst
+def scan_schemas(source: str, path: str,
+                 module_name: Optional[str] = None) -> Tuple[SchemaDecl, ...]:
+    """Every class of the module that may be a pydantic schema (its bases decide later).
 
-    from codemods.imports import dotted, record_import
+    ``module_name`` is the module's dotted name (default: its path from the project's top).
+    Raises ``frontend.ParseError`` if the module does not parse.
+    """
+    from codemods import frontend
     from codemods.model_index import module_name_for
 
-    from codemods.outline import parse
-
-    # Fields are class statements: methods (validators, properties) are parsed as stubs.
-    module, _ = parse(source, lambda block, text: block.kind == "class", classes="fields")
-    module_name = module_name_for(path)
+    module = frontend.parse(source)
+    if module_name is None:
+        module_name = module_name_for(path)
     imports: Dict[str, str] = {}
     local: Dict[str, str] = {}
     for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, (cst.Import, cst.ImportFrom)):
-                    record_import(imports, small, module_name, path.endswith("__init__.py"))
-        elif isinstance(stmt, cst.ClassDef):
-            local[stmt.name.value] = f"{module_name}.{stmt.name.value}"
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            record_ast_import(imports, stmt, module_name, path.endswith("__init__.py"))
+        elif isinstance(stmt, ast.ClassDef):
+            local[stmt.name] = f"{module_name}.{stmt.name}"
 
     def qualify(name: Optional[str]) -> Optional[str]:
         if not name:
@@ -102,61 +116,66 @@ def scan_schemas(source: str, path: str) -> Tuple[SchemaDecl, ...]:
 
     found: List[SchemaDecl] = []
     for stmt in module.body:
-        if not isinstance(stmt, cst.ClassDef):
+        if not isinstance(stmt, ast.ClassDef):
             continue
-        bases = tuple(q for q in (qualify(dotted(arg.value)) for arg in stmt.bases
-                                  if arg.keyword is None) if q)
-        table = any(arg.keyword is not None and arg.keyword.value == "table"
-                    and isinstance(arg.value, cst.Name) and arg.value.value == "True" for arg in stmt.bases)
+        bases = tuple(q for q in (qualify(dotted_name(base)) for base in stmt.bases) if q)
         fields: List[FieldDecl] = []
-        body = stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else ()
-        for line in body:
-            if not isinstance(line, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if not isinstance(small, ast.AnnAssign) or not isinstance(small.target, ast.Name):
                 continue
-            for small in line.body:
-                if not isinstance(small, cst.AnnAssign) or not isinstance(small.target, cst.Name):
-                    continue
-                name = small.target.value
-                if name.startswith("_") or name == "model_config":
-                    continue
-                refs = tuple(sorted({q for q in (qualify(n) for n in _names(small.annotation.annotation)) if q}))
-                if any(r.rsplit(".", 1)[-1] == "ClassVar" for r in refs):
-                    continue
-                fields.append(FieldDecl(attribute=_alias(small.value) or name, refs=refs))
-        found.append(SchemaDecl(qualname=f"{module_name}.{stmt.name.value}", name=stmt.name.value,
-                                bases=bases, fields=tuple(fields), table=table))
+            name = small.target.id
+            if name.startswith("_") or name == "model_config":
+                continue
+            refs = tuple(sorted({q for q in (qualify(n) for n in _names(small.annotation)) if q}))
+            if any(r.rsplit(".", 1)[-1] == "ClassVar" for r in refs):
+                continue
+            fields.append(FieldDecl(attribute=_alias(small.value) or name, refs=refs))
+        # ``table=True`` is not read (``table`` stays False), as it never was: a table model
+        # given as a response model is validated from the object's attributes like a schema.
+        found.append(SchemaDecl(qualname=f"{module_name}.{stmt.name}", name=stmt.name,
+                                bases=bases, fields=tuple(fields)))
     return tuple(found)
 
 
-def _names(node) -> Iterable[str]:
-    import libcst as cst
+def _names(annotation: ast.expr) -> Iterable[str]:
+    """The names an annotation mentions, and its strings (forward references), stripped.
 
-    from codemods.imports import dotted
-
-    stack = [node]
+    As when this was read from LibCST's tree: ``None``, ``True`` and ``False`` are names, so
+    are keyword argument names (``Field(alias=...)``) and lambda parameters; a chain through
+    a call (``f().x``) says nothing; the text of an f-string is not a string.
+    """
+    stack: List[ast.AST] = [annotation]
     while stack:
         current = stack.pop()
-        if isinstance(current, (cst.Name, cst.Attribute)):
-            name = dotted(current)
+        if isinstance(current, (ast.Name, ast.Attribute)):
+            name = dotted_name(current)
             if name:
                 yield name
             continue
-        if isinstance(current, cst.SimpleString) and isinstance(current.evaluated_value, str):
-            yield current.evaluated_value.strip()
+        if isinstance(current, ast.Constant):
+            if current.value is None or isinstance(current.value, bool):
+                yield str(current.value)
+            elif isinstance(current.value, str):
+                yield current.value.strip()
             continue
-        stack.extend(current.children)
+        if isinstance(current, ast.keyword) and current.arg is not None:
+            yield current.arg
+        elif isinstance(current, ast.arg):
+            yield current.arg
+        elif isinstance(current, ast.JoinedStr):
+            stack.extend(value for value in current.values if isinstance(value, ast.FormattedValue))
+            continue
+        stack.extend(ast.iter_child_nodes(current))
 
 
-def _alias(value) -> Optional[str]:
+def _alias(value: Optional[ast.expr]) -> Optional[str]:
     """``Field(alias="x")`` / ``Field(validation_alias="x")``: the attribute read is the alias."""
-    import libcst as cst
-
-    if not isinstance(value, cst.Call):
+    if not isinstance(value, ast.Call):
         return None
-    for arg in value.args:
-        if arg.keyword is not None and arg.keyword.value in ("validation_alias", "alias") \
-                and isinstance(arg.value, cst.SimpleString) and isinstance(arg.value.evaluated_value, str):
-            return arg.value.evaluated_value
+    for keyword in value.keywords:
+        alias = keyword.value.value if isinstance(keyword.value, ast.Constant) else None
+        if keyword.arg in ("validation_alias", "alias") and isinstance(alias, str):
+            return alias
     return None
 
 

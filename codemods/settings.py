@@ -21,8 +21,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from codemods.files import walk_files
+from codemods.package_roots import Roots, find_roots
 from codemods.project import ProjectFacts, detect_project
-from codemods.types import BACKENDS, Settings
+from codemods.types import BACKENDS, SessionDependencyFacts, SessionFactoryFacts, Settings
 
 if sys.version_info >= (3, 11):
     import tomllib as _toml
@@ -37,6 +39,7 @@ __all__ = [
     "ConfigError",
     "LoadedConfig",
     "build_settings",
+    "chosen",
     "find_config",
     "load_config",
 ]
@@ -63,6 +66,7 @@ CONFIG_KEYS: Mapping[str, str] = MappingProxyType(
         "refresh-keyword": "bool",
         "format": "str",
         "color": "str",
+        "roots": "list[str]",
     }
 )
 
@@ -281,6 +285,7 @@ _CHECKS: Mapping[str, Callable[[object, str], object]] = MappingProxyType(
         "refresh-keyword": _as_bool,
         "format": _as_choice(FORMATS),
         "color": _as_color,
+        "roots": _as_strings,
     }
 )
 
@@ -368,9 +373,7 @@ def build_settings(
     setting is a caller bug and raises ValueError.
     """
     root = Path(root)
-    shown, table = _config_label(config, root)
-    configured = _validate_table(config, shown, table)
-    given = _validate_overrides(overrides)
+    shown, table, configured, given = _layers(root, config, overrides)
     if facts is None:
         settled = all(key in configured or key in given for key in _DETECTED)
         facts = ProjectFacts() if settled else detect_project(root, python_files, memo)
@@ -385,6 +388,8 @@ def build_settings(
     def value(key: str, default: object) -> object:
         return given.get(key, configured.get(key, default))
 
+    roots, roots_source = _roots(root, config, configured, given, shown, table, python_files)
+    factories, dependencies = session_facts(facts, roots)
     backend, backend_source = choose("backend", facts.backend, facts.backend_source)
     sqlalchemy, sqlalchemy_source = choose("sqlalchemy", facts.sqlalchemy, facts.sqlalchemy_source)
     expire, expire_source = choose(
@@ -411,4 +416,96 @@ def build_settings(
         jobs=value("jobs", None),  # type: ignore[arg-type]
         format=value("format", None),  # type: ignore[arg-type]
         color=str(value("color", "auto")),
+        roots=roots,
+        roots_source=roots_source,
+        session_factories=factories,
+        session_dependencies=dependencies,
     )
+
+
+def chosen(
+    root: Path,
+    config: Mapping[str, object] = _EMPTY,
+    overrides: Mapping[str, object] = _EMPTY,
+) -> dict[str, object]:
+    """The values ``config`` and ``overrides`` give (validated, dashed keys), the command
+    line's over the configuration's: the settings that need nothing from the project's
+    files. Raises ConfigError as :func:`build_settings` does."""
+    _, _, configured, given = _layers(Path(root), config, overrides)
+    return {**configured, **given}
+
+
+def _layers(
+    root: Path, config: Mapping[str, object], overrides: Mapping[str, object]
+) -> tuple[str, str, dict[str, object], dict[str, object]]:
+    """(config file as shown, its table, its validated values, the command line's)."""
+    shown, table = _config_label(config, root)
+    return shown, table, _validate_table(config, shown, table), _validate_overrides(overrides)
+
+
+def _roots(
+    root: Path,
+    config: Mapping[str, object],
+    configured: Mapping[str, object],
+    given: Mapping[str, object],
+    shown: str,
+    table: str,
+    python_files: Iterable[Path] | None,
+) -> tuple[Roots, str]:
+    """The package roots and where they come from: ``roots`` (folders relative to the
+    configuration file's folder, or to ``root`` for ``--roots`` and a plain mapping) added to
+    those found from the project's files. Raises ConfigError for a root that is not a folder."""
+    if "roots" in given:
+        names, base, where = given["roots"], root, "--roots"
+    elif "roots" in configured:
+        path = getattr(config, "path", None)
+        base = Path(os.path.abspath(path)).parent if path is not None else root
+        names, where = configured["roots"], " ".join(p for p in (shown, table, "roots") if p)
+    else:
+        names, base, where = (), root, ""
+    folders = []
+    for name in names:  # type: ignore[union-attr]
+        folder = Path(os.path.abspath(base / name))
+        if not folder.is_dir():
+            raise ConfigError(f"{where}: {name!r} is not a folder (roots are relative to "
+                              f"{_shown(base) if base != root else 'the project'})")
+        folders.append(os.path.relpath(folder, os.path.abspath(root)))
+    files = python_files if python_files is not None else (
+        p for p in walk_files(root) if p.suffix == ".py")
+    return find_roots(root, files, folders, f"configured by {where}")
+
+
+def session_facts(facts: ProjectFacts, roots: Roots) -> tuple[
+        tuple[SessionFactoryFacts, ...], tuple[SessionDependencyFacts, ...]]:
+    """The project's session factories and the dependencies that yield their sessions, named
+    by the modules Python gives them (``roots``). A dependency whose factory is not one of
+    the factories found is left out."""
+    from codemods.imports import relative_base
+    from codemods.package_roots import module_name
+
+    factories = []
+    for factory in facts.session_factories:
+        module = module_name(factory.path, roots)
+        simple = factory.target is not None and factory.target.isidentifier()
+        factories.append(SessionFactoryFacts(
+            module=module, name=factory.target,
+            qualname=f"{module}.{factory.target}" if simple else None,
+            expire_on_commit=factory.expire_on_commit, source=factory.describe()))
+    known = {f.qualname for f in factories if f.qualname is not None}
+    dependencies = []
+    for dependency in facts.session_dependencies:
+        module = module_name(dependency.path, roots)
+        head, _, rest = dependency.factory.partition(".")
+        if dependency.factory_import is not None:
+            source, level, name = dependency.factory_import
+            if level:
+                package = relative_base(module, dependency.path.endswith("__init__.py"), level)
+                source = ".".join(p for p in (package, source) if p)
+            base = f"{source}.{name}" if source else name
+        else:
+            base = f"{module}.{head}"
+        qualname = f"{base}.{rest}" if rest else base
+        if qualname in known:
+            dependencies.append(SessionDependencyFacts(f"{module}.{dependency.function}",
+                                                       qualname))
+    return tuple(factories), tuple(dependencies)

@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 from typing import Dict
 
-import libcst
 import pytest
 
+from codemods.frontend import ParseError
 from codemods.model_index import (
     build_model_index,
     may_define_models,
@@ -1479,8 +1479,8 @@ def test_repr_reading_self_attributes_is_recorded_and_inherited() -> None:
 # --------------------------------------------------------------------------
 
 
-def test_syntax_error_raises_parser_syntax_error() -> None:
-    with pytest.raises(libcst.ParserSyntaxError):
+def test_syntax_error_raises_parse_error() -> None:
+    with pytest.raises(ParseError):
         scan_module("class User(Base):\n    id = Column(\n", "app/models.py")
 
 
@@ -1549,7 +1549,8 @@ def test_src_layout_resolves_imports_by_suffix() -> None:
 #
 # Each project above that SQLAlchemy accepts is written to a temporary folder and imported in a
 # subprocess (its own registry, its own sys.modules); the mapper facts that the rules of
-# sqlalchemy-truth.md depend on are compared with what the index read from the source.
+# docs/semantics.md depend on (docs/semantics.md#d1-what-the-model-source-decides) are compared
+# with what the index read from the source.
 # --------------------------------------------------------------------------
 
 ORACLE_SCRIPT = r"""
@@ -2078,3 +2079,171 @@ def test_importing_the_module_does_not_import_libcst() -> None:
     code = "import sys, codemods.model_index; assert 'libcst' not in sys.modules, 'imported'"
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
     assert result.returncode == 0
+
+
+def test_scanning_does_not_import_libcst() -> None:
+    # The standard library's parser reads models; LibCST only writes fixes.
+    code = (
+        "import sys\n"
+        "from codemods.model_index import scan_module\n"
+        "found = scan_module('class User(Base):\\n    __tablename__ = \"users\"\\n', 'app/m.py')\n"
+        "assert found.classes[0].line == 1\n"
+        "assert 'libcst' not in sys.modules, 'imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0
+
+
+# --------------------------------------------------------------------------
+# a class defined on two paths
+# --------------------------------------------------------------------------
+
+
+def test_a_model_defined_under_if_and_else_is_both_definitions_merged() -> None:
+    index = index_of({**BASE_2X, "app/models.py": """
+        from datetime import datetime
+        from typing import TYPE_CHECKING
+
+        from sqlalchemy import ForeignKey, func
+        from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+        from app.db.base import Base
+
+        class Owner(Base):
+            __tablename__ = "owners"
+            id: Mapped[int] = mapped_column(primary_key=True)
+
+        if TYPE_CHECKING:
+            class Ticket(Base):
+                __tablename__ = "tickets"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                opened_at: Mapped[datetime]
+        else:
+            class Ticket(Base):
+                __tablename__ = "tickets"
+                id: Mapped[int] = mapped_column(primary_key=True)
+                opened_at: Mapped[datetime] = mapped_column(server_default=func.now())
+                owner_id: Mapped[int] = mapped_column(ForeignKey("owners.id"))
+                owner = relationship("Owner")
+    """})
+    ticket = model(index, "app.models.Ticket")
+    assert [c.name for c in ticket.columns] == ["id", "opened_at", "owner_id"]
+    assert column(ticket, "opened_at").server_default
+    assert relationship(ticket, "owner").many_to_one
+
+
+def test_a_column_declared_on_two_paths_keeps_what_either_leaves_unloaded() -> None:
+    index = index_of({**BASE_2X, "app/models.py": """
+        import sys
+        from datetime import datetime
+
+        from sqlalchemy import func
+        from sqlalchemy.orm import Mapped, mapped_column
+
+        from app.db.base import Base
+
+        class Event(Base):
+            __tablename__ = "events"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            if sys.version_info >= (3, 11):
+                at: Mapped[datetime] = mapped_column(default=datetime.now)
+                edited: Mapped[datetime] = mapped_column(onupdate=func.now())
+            else:
+                at: Mapped[datetime] = mapped_column(server_default=func.now())
+                edited: Mapped[datetime] = mapped_column(onupdate=datetime.now)
+    """})
+    event = model(index, "app.models.Event")
+    assert column(event, "at").server_default and column(event, "at").default == "python"
+    assert column(event, "edited").onupdate == "sql"
+
+
+def test_a_model_defined_again_unconditionally_is_the_second_definition() -> None:
+    index = index_of({**BASE_2X, "app/models.py": """
+        from sqlalchemy import func
+        from sqlalchemy.orm import Mapped, mapped_column
+
+        from app.db.base import Base
+
+        class Note(Base):
+            __tablename__ = "notes"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            stamp: Mapped[int] = mapped_column(server_default=func.now())
+
+        class Note(Base):
+            __tablename__ = "notes"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            text: Mapped[str]
+    """})
+    assert model(index, "app.models.Note").column_names == ("id", "text")
+
+
+# --------------------------------------------------------------------------
+# interface objects: `db.Flow`, where `db` hands out the mapped classes
+# --------------------------------------------------------------------------
+
+INTERFACE_PROJECT = {
+    **BASE_2X,
+    "app/database/__init__.py": "from app.database.interface import DBInterface\n",
+    "app/database/orm_models.py": """
+        from sqlalchemy.orm import Mapped, mapped_column
+
+        from app.db.base import Base
+
+        class Flow(Base):
+            __tablename__ = "flow"
+            id: Mapped[int] = mapped_column(primary_key=True)
+
+        class FlowRun(Base):
+            __tablename__ = "flow_run"
+            id: Mapped[int] = mapped_column(primary_key=True)
+    """,
+    "app/database/interface.py": """
+        from app.database import orm_models
+        from app.database.orm_models import FlowRun as Run
+
+        class DBInterface:
+            def __init__(self, config):
+                self.config = config
+
+            @property
+            def Flow(self) -> type[orm_models.Flow]:
+                return orm_models.Flow
+
+            @property
+            def FlowRun(self) -> "type[Run]":
+                ...
+
+            @property
+            def dialect(self) -> str:
+                return self.config.dialect
+
+        class TracingInterface(DBInterface):
+            Alias = orm_models.Flow
+    """,
+}
+
+
+def test_an_interface_object_s_attributes_are_its_mapped_classes() -> None:
+    index = index_of(INTERFACE_PROJECT)
+    interfaces = {i.qualname: i.attributes for i in index.interfaces}
+    flow, run = "app.database.orm_models.Flow", "app.database.orm_models.FlowRun"
+    assert interfaces == {
+        "app.database.interface.DBInterface": (("Flow", flow), ("FlowRun", run)),
+        "app.database.interface.TracingInterface": (("Alias", flow), ("Flow", flow),
+                                                    ("FlowRun", run)),
+    }
+    through = index.through_interface("app.database.interface.DBInterface", "FlowRun")
+    assert through is not None and through.qualname == run
+    assert index.through_interface("app.database.interface.DBInterface", "dialect") is None
+
+
+def test_an_interface_imported_from_its_package_is_found() -> None:
+    index = index_of(INTERFACE_PROJECT)
+    through = index.through_interface("app.database.DBInterface", "Flow")
+    assert through is not None and through.qualname == "app.database.orm_models.Flow"
+    assert index.through_interface("app.other.DBInterface", "Flow") is None
+
+
+def test_an_interface_module_passes_the_prefilter() -> None:
+    source = INTERFACE_PROJECT["app/database/interface.py"].encode()
+    assert may_define_models(source)

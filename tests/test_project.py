@@ -642,6 +642,45 @@ def test_unparsable_module_is_skipped(tmp_path: Path) -> None:
     assert len(facts.session_factories) == 1
 
 
+def test_factory_bound_in_a_class_body_counts(tmp_path: Path) -> None:
+    # No method of the class calls a factory: the class attribute is the factory.
+    make(
+        tmp_path,
+        {
+            "app/db.py": (
+                "class Database:\n"
+                "    Session = async_sessionmaker(engine, expire_on_commit=False)\n"
+                "\n"
+                "    def url(self) -> str:\n"
+                "        return 'postgresql+asyncpg://db/app'\n"
+            ),
+        },
+    )
+    facts = detect_project(tmp_path)
+    assert facts.expire_on_commit is False
+    assert facts.expire_on_commit_source == "app/db.py:2 async_sessionmaker(expire_on_commit=False)"
+    assert facts.session_factories[0].target == "Session"
+
+
+def test_factory_in_a_module_with_a_byte_order_mark(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "db.py").write_bytes(b"\xef\xbb\xbf" + DB_MODULE.lstrip("\n").encode())
+    assert detect_project(tmp_path).expire_on_commit is False
+
+
+def test_libcst_is_not_imported_to_read_session_factories(tmp_path: Path) -> None:
+    make(tmp_path, {"app/db.py": DB_MODULE})
+    code = (
+        "import sys; from codemods.project import detect_project; "
+        f"facts = detect_project({str(tmp_path)!r}); "
+        "print(facts.expire_on_commit, 'libcst' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False False"
+
+
 def test_libcst_is_not_imported_when_no_module_calls_a_session_factory(tmp_path: Path) -> None:
     # ``AsyncSession`` as a type annotation is in most modules of an async project; only a
     # factory call is worth a parse.
@@ -778,3 +817,139 @@ def test_a_url_in_a_docstring_is_documentation_not_the_backend(tmp_path: Path) -
     )
     facts = detect_project(tmp_path)
     assert facts.backend == "postgresql", facts.backend_source
+
+
+# --------------------------------------------------------------------------
+# the application's settings win over scripts, benchmarks and other packages
+# --------------------------------------------------------------------------
+
+PYPROJECT_BOTH_DRIVERS = """\
+[project]
+name = "orchestrator"
+dependencies = ["sqlalchemy[asyncio]>=2.0", "aiosqlite>=0.17", "asyncpg>=0.23"]
+"""
+
+
+def test_the_application_s_default_sqlite_is_the_backend(tmp_path: Path) -> None:
+    # prefect's shape: SQLite by default, PostgreSQL supported; a load test names PostgreSQL.
+    root = make(tmp_path, {
+        "pyproject.toml": PYPROJECT_BOTH_DRIVERS,
+        "src/orchestrator/__init__.py": "",
+        "src/orchestrator/settings.py":
+            'DEFAULT_URL = "sqlite+aiosqlite:///~/.orchestrator/db.sqlite"\n',
+        "load_testing/track.py": 'URL = "postgresql://bench@localhost/bench"\n',
+    })
+    facts = detect_project(root)
+    assert facts.backend == "sqlite"
+    assert facts.backend_source.startswith(
+        "src/orchestrator/settings.py:1 DEFAULT_URL = sqlite+aiosqlite://… (the application's "
+        "default database; postgresql is supported too: pyproject.toml")
+
+
+def test_the_application_s_default_sqlite_yields_to_a_mysql_driver(tmp_path: Path) -> None:
+    root = make(tmp_path, {
+        "requirements.txt": "sqlalchemy[asyncio]==2.0.36\naiomysql==0.2.0\n",
+        "app/__init__.py": "",
+        "app/config.py": 'DATABASE_URL = "sqlite+aiosqlite:///./dev.db"\n',
+    })
+    assert detect_project(root).backend == "mysql"
+
+
+def test_a_table_of_drivers_names_no_backend(tmp_path: Path) -> None:
+    # fief's shape: every backend the code supports, in one mapping; alembic.ini says which.
+    root = make(tmp_path, {
+        "alembic.ini": "[alembic]\nsqlalchemy.url = postgresql+asyncpg://u@h/db\n",
+        "auth/__init__.py": "",
+        "auth/db_types.py": textwrap.dedent("""\
+            ASYNC_DRIVERS = {
+                "POSTGRESQL": "postgresql+asyncpg",
+                "MYSQL": "mysql+aiomysql",
+                "SQLITE": "sqlite+aiosqlite",
+            }
+        """),
+        "auth/settings.py": 'examples = "mysql://user:pass@host/db"\n',
+    })
+    facts = detect_project(root)
+    assert (facts.backend, facts.backend_source) == (
+        "postgresql", "alembic.ini:2 sqlalchemy.url = postgresql+asyncpg://…")
+
+
+def test_a_script_s_session_factory_does_not_outvote_the_application_s(tmp_path: Path) -> None:
+    root = make(tmp_path, {
+        "app/__init__.py": "",
+        "app/db.py": "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                     "Session = async_sessionmaker(expire_on_commit=False)\n",
+        "scripts/backfill.py": "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+                               "Session = async_sessionmaker(bind=None)\n",
+    })
+    facts = detect_project(root)
+    assert facts.expire_on_commit is False
+    assert facts.expire_on_commit_source == (
+        "app/db.py:2 async_sessionmaker(expire_on_commit=False); the application's, not "
+        "scripts/backfill.py:2 async_sessionmaker() without expire_on_commit (default True)")
+
+
+def test_a_factory_in_a_file_no_parser_reads_is_found_in_its_text(tmp_path: Path) -> None:
+    root = make(tmp_path, {
+        "app/__init__.py": "",
+        "app/db.py": textwrap.dedent("""\
+            from sqlalchemy.ext.asyncio import async_sessionmaker
+            type Maker = async_sessionmaker
+            def create(engine) -> Maker:
+                return async_sessionmaker(engine, expire_on_commit=False)  # the only one
+            this is not python (
+        """),
+    })
+    facts = detect_project(root)
+    assert (facts.expire_on_commit, facts.expire_on_commit_source) == (
+        False, "app/db.py:4 async_sessionmaker(expire_on_commit=False)")
+
+
+def test_advanced_alchemy_s_session_config_is_a_factory(tmp_path: Path) -> None:
+    root = make(tmp_path, {
+        "app/__init__.py": "",
+        "app/settings.py": textwrap.dedent("""\
+            from advanced_alchemy.extensions.litestar import AsyncSessionConfig
+            session_config = AsyncSessionConfig(expire_on_commit=False)
+        """),
+    })
+    assert detect_project(root).expire_on_commit is False
+
+
+def test_every_factory_and_the_dependencies_that_yield_its_sessions_are_facts(
+        tmp_path: Path) -> None:
+    from codemods.settings import build_settings
+    from codemods.types import SessionDependencyFacts
+
+    root = make(tmp_path, {
+        "src/app/__init__.py": "",
+        "src/app/db.py": textwrap.dedent("""\
+            from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+            engine = create_async_engine("postgresql+asyncpg://app@db/app")
+            SessionLocal = async_sessionmaker(engine)
+            KeepLoaded = async_sessionmaker(engine, expire_on_commit=False)
+        """),
+        "src/app/deps.py": textwrap.dedent("""\
+            from app.db import SessionLocal
+            from .db import KeepLoaded
+
+            async def get_db():
+                async with SessionLocal() as session:
+                    yield session
+
+            async def get_reader():
+                async with KeepLoaded.begin() as session:
+                    yield session
+
+            async def not_a_factory(factory):
+                async with factory() as session:
+                    yield session
+        """),
+    })
+    settings = build_settings(root)
+    assert [(f.qualname, f.expire_on_commit) for f in settings.session_factories] == [
+        ("app.db.SessionLocal", True), ("app.db.KeepLoaded", False)]
+    assert settings.session_dependencies == (
+        SessionDependencyFacts("app.deps.get_db", "app.db.SessionLocal"),
+        SessionDependencyFacts("app.deps.get_reader", "app.db.KeepLoaded"),
+    )

@@ -281,6 +281,8 @@ def test_detection_fills_what_nothing_configures(tmp_path: Path) -> None:
         expire_on_commit=False,
         expire_on_commit_source="app/db.py:4 async_sessionmaker(expire_on_commit=False)",
         refresh_keyword=True,
+        roots=(("", ""),),
+        roots_source="the project's top (no src/ folder, sub-project or package below another folder)",
     )
 
 
