@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from codemods.analysis import orm_rules
 from codemods.engine import FileOutcome, RunResult
 from codemods.project import is_test_path
 from codemods.report import finding_json
@@ -42,6 +43,8 @@ CATEGORIES: Tuple[str, ...] = (
     "no-reads",
     "loaded-reads-only",
     "consumers-safe",
+    "core-statements",
+    "no-objects",
     "unsafe",
     "possible",
     "untracked",
@@ -55,22 +58,20 @@ CATEGORY_MEANINGS: Mapping[str, str] = {
     "consumers-safe": "its objects leave the function; their consumers read only loaded attributes",
     "unsafe": "an unloaded attribute is read afterwards: MissingGreenlet",
     "possible": "a read that depends on what the source cannot show (backend, session state)",
-    "untracked": "no ORM object could be tied to it (a session from elsewhere): not guessed",
+    "core-statements": "its session ran Core update()/delete()/insert() statements, no ORM object",
+    "no-objects": "its function holds no ORM object across it (a dependency's commit, a helper's)",
+    "untracked": "a value used after it may be an ORM object that could not be tied to a model: "
+                 "not guessed (the site names it)",
 }
 
 RISKY: Tuple[str, ...] = ("unsafe", "possible")
 KINDS: Tuple[str, ...] = ("flush", "commit", "rollback", "expire")
 
-# The relationship strategies as the analysis treats them (codemods.flush_refresh; a test
-# keeps the two equal). Kept here so that rendering an audit never imports LibCST.
-NEVER_LOADING_LAZY = frozenset({"raise", "noload", "dynamic", "write_only"})
-EAGER_LAZY = frozenset({"selectin", "joined", "subquery", "immediate"})
-
 #: Attribute states after a flush: loaded, unloaded, possibly unloaded (depends on what the
 #: source cannot show), or never loaded implicitly at all (``lazy="raise"``, ``"dynamic"``...).
-LOADED = "loaded"
-UNLOADED = "unloaded"
-POSSIBLE = "possible"
+LOADED = orm_rules.LOADED
+UNLOADED = orm_rules.UNLOADED
+POSSIBLE = orm_rules.POSSIBLE
 NEVER_LOADS = "never-loads"
 
 
@@ -101,6 +102,8 @@ class AuditSite:
     #: Rebuilt from findings whose site the analysis did not report (should never happen:
     #: the consistency test fails when it does, but the audit never drops a finding).
     derived: bool = False
+    #: An untracked site's values that may be ORM objects of no known model, and what each is.
+    unresolved: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ def _site(report: SiteReport, test: bool, findings: Sequence[Finding]) -> AuditS
         path=report.path, line=report.line, kind=report.kind, session=report.session,
         function=report.function, objects=report.objects, models=report.models,
         category=report.category, reads=report.reads,
-        test=test, findings=tuple(findings), via=report.via,
+        test=test, findings=tuple(findings), via=report.via, unresolved=report.unresolved,
     )
 
 
@@ -240,9 +243,10 @@ def _replace_findings(site: AuditSite, findings: Tuple[Finding, ...]) -> AuditSi
 def model_audit(model: ModelFacts, settings: Settings) -> ModelAudit:
     """Which attributes of ``model`` a flush leaves unloaded after an INSERT and an UPDATE.
 
-    Follows the measured rules R1 (INSERT) and R2 (UPDATE) of the truth tables: what the
-    code gave a value to is loaded after an INSERT whatever this says; only the attributes
-    whose state depends on the flush are listed.
+    Follows the measured rules of ``docs/semantics.md#i-after-an-insert-flush`` (INSERT) and
+    ``docs/semantics.md#u-after-an-update-flush`` (UPDATE): what the code gave a value to is
+    loaded after an INSERT whatever this says; only the attributes whose state depends on the
+    flush are listed.
     """
     rows: List[AttributeRisk] = []
     for column in model.columns:
@@ -274,69 +278,27 @@ def model_audit(model: ModelFacts, settings: Settings) -> ModelAudit:
                       attributes=tuple(rows), relationships=model.relationships)
 
 
-def _generated_at_insert(column: ColumnFacts) -> Optional[str]:
-    if column.computed:
-        return "`Computed` expression"
-    if column.server_default:
-        return "server default"
-    if column.default == "sql":
-        return "SQL-expression default"
-    return None
-
-
 def _insert_state(model: ModelFacts, column: ColumnFacts, settings: Settings) -> Optional[State]:
-    """R1(d): a server-generated value after an INSERT; None for a column R1 does not touch."""
-    what = _generated_at_insert(column)
+    """A value the server generates at INSERT (docs/semantics.md#i2-server-generated-values);
+    None for a column no INSERT leaves unloaded."""
+    what = orm_rules.generated_at_insert(column)
     if what is None:
         return None
-    sql_default_only = column.default == "sql" and not column.server_default and not column.computed
-    if settings.sqlalchemy == "1.4":
-        if model.eager_defaults is True:
-            if not sql_default_only or settings.backend == "postgresql":
-                return State(LOADED, f"{what}, fetched (eager_defaults=True)")
-            if settings.backend == "unknown":
-                return State(POSSIBLE, f"{what}: SQLAlchemy 1.4 fetches SQL-expression defaults "
-                                       "only on PostgreSQL, and the backend is unknown")
-            return State(UNLOADED, f"{what}: SQLAlchemy 1.4 fetches SQL-expression defaults only "
-                                   "on PostgreSQL")
-        return State(UNLOADED, f"{what}, not fetched: SQLAlchemy 1.4 defaults to "
-                               "eager_defaults=False")
-    if model.eager_defaults is True:
-        return State(LOADED, f"{what}, fetched (eager_defaults=True)")
-    if model.eager_defaults is False:
-        return State(UNLOADED, f"{what}, not fetched: the model sets eager_defaults=False")
-    if not model.implicit_returning:
-        return State(UNLOADED, f"{what}, not fetched: the table sets implicit_returning=False")
-    returning = settings.returning
-    if returning is True:
-        return State(LOADED, f"{what}, fetched by INSERT..RETURNING ({settings.backend})")
-    if returning is False:
-        return State(UNLOADED, f"{what}, not fetched: MySQL has no RETURNING")
-    return State(POSSIBLE, f"{what}: fetched by RETURNING on PostgreSQL, SQLite and MariaDB, "
-                           "not on MySQL; the backend is unknown")
+    return _fetch_state(what, orm_rules.insert_fetch(model, column, settings), settings)
 
 
 def _update_state(model: ModelFacts, column: ColumnFacts, settings: Settings) -> Optional[State]:
-    """R2(b): a value the server computes on UPDATE; None for a column R2(b) does not touch."""
-    eager = model.eager_defaults is True
-    if column.server_onupdate or column.computed:
-        what = "server_onupdate" if column.server_onupdate else "`Computed` expression"
-        if eager:
-            return State(LOADED, f"{what}, fetched (eager_defaults=True)")
-        return State(UNLOADED, f"{what}: the UPDATE does not fetch it")
-    if column.onupdate != "sql":
-        return None  # a Python onupdate is computed on the object: loaded
-    what = "SQL-expression onupdate"
-    if eager and settings.sqlalchemy != "1.4":
-        return State(LOADED, f"{what}, fetched (eager_defaults=True)")
-    if eager and settings.backend == "postgresql":
-        return State(LOADED, f"{what}, fetched (eager_defaults=True on PostgreSQL)")
-    if eager and settings.backend == "unknown":
-        return State(POSSIBLE, f"{what}: SQLAlchemy 1.4 fetches it only on PostgreSQL, and the "
-                               "backend is unknown")
-    if eager:
-        return State(UNLOADED, f"{what}: SQLAlchemy 1.4 fetches it only on PostgreSQL")
-    return State(UNLOADED, f"{what}: the UPDATE expires it")
+    """A value the server computes at UPDATE (docs/semantics.md#u2-values-computed-by-the-update);
+    None for a column an UPDATE leaves loaded (a Python ``onupdate`` is computed on the object)."""
+    what = orm_rules.generated_at_update(column)
+    if what is None:
+        return None
+    return _fetch_state(what, orm_rules.update_fetch(model, column, settings), settings)
+
+
+def _fetch_state(what: str, fetch: orm_rules.Fetch, settings: Settings) -> State:
+    phrase = orm_rules.FETCH_RULES[fetch.rule][1].format(backend=settings.backend)
+    return State(fetch.status, f"{what}{phrase}")
 
 
 def relationship_shape(relationship: RelationshipFacts) -> str:
@@ -355,10 +317,12 @@ def relationship_kind(relationship: RelationshipFacts) -> str:
 
 
 def _relationship_risk(relationship: RelationshipFacts) -> AttributeRisk:
-    """R1(c) and R2(d): a flush never loads a relationship the code did not assign."""
+    """A flush never loads a relationship the code did not assign
+    (``docs/semantics.md#l1-a-new-objects-relationships``,
+    ``docs/semantics.md#l3-relationships-of-loaded-objects``)."""
     lazy = relationship.lazy
     kind = relationship_kind(relationship)
-    if lazy in NEVER_LOADING_LAZY:
+    if lazy in orm_rules.NEVER_LOADING_LAZY:
         never = State(NEVER_LOADS, "a read never loads it implicitly "
                                    + ("(it raises InvalidRequestError)" if lazy == "raise"
                                       else "(no SQL on attribute access)"))
@@ -373,7 +337,7 @@ def _relationship_risk(relationship: RelationshipFacts) -> AttributeRisk:
                                  "is already in the session (None while the key is unset)")
     else:
         insert = State(UNLOADED, "a new object has it only when assigned before the flush")
-    if lazy in EAGER_LAZY:
+    if lazy in orm_rules.EAGER_LAZY:
         update = State(LOADED, f"lazy={lazy} loads it with the queried object")
     elif many_to_one:
         update = State(POSSIBLE, "loads unless the query loaded it or the target is already in "
@@ -389,31 +353,13 @@ def _relationship_risk(relationship: RelationshipFacts) -> AttributeRisk:
 # --------------------------------------------------------------------------
 
 
-def _cause(finding: Finding, model: Optional[ModelFacts], attribute: str,
-           settings: Settings) -> str:
+def _cause(finding: Finding, attribute: str) -> str:
     """Why ``attribute`` was unloaded at the finding's site: ``expired`` (commit, rollback,
     expire), ``update`` (onupdate/server_onupdate), ``insert`` (server-generated at INSERT),
     ``relationship`` or ``other`` (column_property, deferred, SQL-expression assignment)."""
-    kind = finding.site.kind
-    if kind in ("rollback", "expire") or (kind == "commit" and settings.expire_on_commit):
-        return "expired"
-    if model is None:
-        return "other"
-    if model.relationship(attribute) is not None:
-        return "relationship"
-    column = model.column(attribute)
-    if column is None or column.deferred:
-        return "other"
-    at_update = column.server_onupdate or column.computed or column.onupdate == "sql"
-    at_insert = _generated_at_insert(column) is not None
-    if at_update and at_insert:
-        # `updated_at` with both a server default and an onupdate: the message says which
-        # statement left it unloaded ("the UPDATE expires it" / "the INSERT does not fetch").
-        return "update" if "UPDATE" in finding.message else "insert"
-    if at_update:
-        return "update"
-    if at_insert:
-        return "insert"
+    cause = finding.cause_of(attribute)
+    if cause is not None and cause.kind in ("expired", "update", "insert", "relationship"):
+        return cause.kind
     return "other"
 
 
@@ -464,11 +410,11 @@ def recommendations(audit: Audit, index: ModelIndex) -> List[str]:
         for finding in site.findings:
             model = _model_for(index, finding.model, finding.attributes)
             for attribute in finding.attributes:
-                cause = _cause(finding, model, attribute, settings)
+                cause = _cause(finding, attribute)
                 if finding.certainty == "possible":
-                    cause = ("possible-backend"
-                             if cause == "insert" and settings.backend == "unknown"
-                             else "possible")
+                    found = finding.cause_of(attribute)
+                    cause = "possible-backend" if found is not None and found.backend_unknown \
+                        else "possible"
                 causes.setdefault(cause, []).append((site, finding, attribute, model))
     out: List[str] = []
     total = len(audit.findings)
@@ -550,9 +496,10 @@ def recommendations(audit: Audit, index: ModelIndex) -> List[str]:
         depend = _count(finding_count(backend), "possible finding depends",
                         "possible findings depend")
         out.append(f"**Set the database backend**: {depend} "
-                   f"({_where(where)}) on whether the INSERT returns server-generated "
-                   f"values (PostgreSQL, SQLite and MariaDB do, MySQL does not), and flushguard "
-                   f"could not detect it ({settings.backend_source}). Add `backend = \"mysql\"` "
+                   f"({_where(where)}) on the database: which server-generated values a flush "
+                   f"fetches depends on it (an INSERT returns them on PostgreSQL, SQLite and "
+                   f"MariaDB, not on MySQL), and flushguard could not detect it "
+                   f"({settings.backend_source}). Add `backend = \"mysql\"` "
                    f"(or postgresql, mariadb, sqlite) under `[tool.flushguard]` in pyproject.toml, "
                    f"or pass `--backend`.")
     possible = causes.get("possible", [])
@@ -577,10 +524,11 @@ def recommendations(audit: Audit, index: ModelIndex) -> List[str]:
     if untracked:
         application = sum(1 for s in untracked if not s.test)
         out.append(f"**{_count(len(untracked), 'site is', 'sites are')} untracked** "
-                   f"({application} in application code): flushguard could not tie an ORM object "
-                   f"to them (a session committed by a dependency such as `get_db`, objects "
-                   f"created elsewhere) and does not guess. If such a site commits objects that "
-                   f"are read afterwards, those reads are not checked.")
+                   f"({application} in application code): a value used after each may be an ORM "
+                   f"object, but flushguard could not tie it to a model and does not guess (each "
+                   f"site names the value and where it came from, below). Its reads are not "
+                   f"checked: annotate the function that returns it (`-> Model`), or the "
+                   f"parameter, with the model.")
     return out
 
 
@@ -626,6 +574,7 @@ def site_json(site: AuditSite) -> Dict[str, object]:
         "reads": list(site.reads),
         "test": site.test,
         "via": site.via,
+        "unresolved": list(site.unresolved),
         "findings": [finding_json(f) for f in site.findings],
     }
 
@@ -666,6 +615,8 @@ def summary_json(audit: Audit) -> Dict[str, object]:
             "sqlalchemy_source": audit.settings.sqlalchemy_source,
             "expire_on_commit": audit.settings.expire_on_commit,
             "expire_on_commit_source": audit.settings.expire_on_commit_source,
+            "roots": [folder or "." for folder, _ in sorted(audit.settings.roots)],
+            "roots_source": audit.settings.roots_source,
         },
         "recommendations": list(audit.recommendations),
     })
@@ -706,10 +657,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]],
 
     rule = ["-" * (w - 1) + ":" if i in right else "-" * w for i, w in enumerate(widths)]
     return [line(cells[0]), "| " + " | ".join(rule) + " |", *(line(r) for r in cells[1:])]
-
-
-def _code(text: str) -> str:
-    return f"`{text}`" if text else ""
 
 
 def _codes(items: Iterable[str]) -> str:
@@ -930,12 +877,21 @@ def _settings(settings: Settings) -> List[str]:
         ["backend", settings.backend, settings.backend_source],
         ["SQLAlchemy", version, settings.sqlalchemy_source],
         ["expire_on_commit", str(settings.expire_on_commit), settings.expire_on_commit_source],
+        ["package roots", ", ".join(f"`{folder or '.'}`" for folder, _ in sorted(settings.roots))
+         or "`.`", settings.roots_source],
     ]
     lines = ["## Settings", ""]
     lines += table(["setting", "value", "detected from"], rows)
     lines += ["", "Override them under `[tool.flushguard]` in pyproject.toml (`backend`, "
-                  "`sqlalchemy`, `expire-on-commit`) or on the command line.", ""]
+                  "`sqlalchemy`, `expire-on-commit`, `roots`) or on the command line.", ""]
     return lines
+
+
+def _category(site: AuditSite) -> str:
+    """The category, and for an untracked site what it could not resolve."""
+    if site.category == "untracked" and site.unresolved:
+        return f"untracked: {'; '.join(site.unresolved)}"
+    return site.category
 
 
 def _all_sites(application: Sequence[AuditSite], tests: Sequence[AuditSite]) -> List[str]:
@@ -951,7 +907,7 @@ def _all_sites(application: Sequence[AuditSite], tests: Sequence[AuditSite]) -> 
         for path, group in by_path.items():
             lines += [f"#### `{path}`", ""]
             rows = [[str(s.line), s.kind, _function(s), _codes(s.objects), _codes(s.models),
-                     _codes(s.reads), s.category] for s in group]
+                     _codes(s.reads), _category(s)] for s in group]
             lines += table(["line", "kind", "function", "objects", "models", "reads after",
                             "category"], rows, right=(0,))
             lines.append("")

@@ -10,6 +10,12 @@ The cache is one pickle per project in ``.flushguard_cache/`` (a folder with its
 never grows beyond one run's facts.  It is read once at the start and written once
 at the end, atomically; a cache that cannot be read is ignored and one that cannot
 be written is skipped, silently: the cache only ever saves time.
+
+Atomically means: the pickle is written to a temporary file in the same folder and renamed
+over the old one, so a reader sees a whole pickle, the old or the new. Two runs at once
+(an editor and a pre-commit hook) each write a whole file and the last one wins; a run
+killed while writing leaves the old pickle and a temporary file, which the next save
+removes once it is old enough not to be another run's.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from pathlib import Path, PurePath
 from typing import Callable, Dict, Mapping, Optional, TypeVar
 
@@ -30,21 +37,29 @@ CACHEDIR_TAG = (
     "# For information about cache directory tags, see https://bford.info/cachedir/\n"
 )
 T = TypeVar("T")
+TEMPORARY_PREFIX = ".tmp-"
+#: A temporary file this old is no other run's: one that was killed while saving left it.
+STALE_TEMPORARY_SECONDS = 600
 
 _TOOL_DIGEST: Optional[str] = None
 
 
 def tool_digest() -> str:
-    """flushguard's version and the digest of its own code: a new build is a new cache."""
+    """The digest of flushguard's own code: a new build is a new cache."""
     global _TOOL_DIGEST
     if _TOOL_DIGEST is None:
-        digest = hashlib.sha256()
-        package = Path(__file__).resolve().parent
-        for path in sorted(package.glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-        _TOOL_DIGEST = digest.hexdigest()[:16]
+        _TOOL_DIGEST = code_digest(Path(__file__).resolve().parent)
     return _TOOL_DIGEST
+
+
+def code_digest(package: Path) -> str:
+    """The digest of every Python file of ``package``, its subpackages included (the analysis
+    lives in ``codemods/analysis``: a change there must not reuse the old results)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def digest(*parts: object) -> str:
@@ -83,8 +98,6 @@ class Cache:
         self.base = base
         self.old: Dict[str, object] = {}
         self.new: Dict[str, object] = {}
-        self.hits = 0
-        self.misses = 0
         if file is not None:
             try:
                 with open(file, "rb") as handle:
@@ -104,14 +117,10 @@ class Cache:
 
     def get(self, key: str) -> Optional[object]:
         if key in self.new:
-            self.hits += 1
             return self.new[key]
         found = self.old.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self.new[key] = found
+        if found is not None:
+            self.new[key] = found
         return found
 
     def put(self, key: str, value: object) -> None:
@@ -133,13 +142,16 @@ class Cache:
             return
         try:
             _prepare(self.base or self.file.parent, self.file.parent)
-            fd, temporary = tempfile.mkstemp(prefix=".tmp-", dir=self.file.parent)
+            fd, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=self.file.parent)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     pickle.dump(self.new, handle, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(temporary, self.file)
             except BaseException:
-                os.unlink(temporary)
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
                 raise
         except OSError:
             pass  # a read-only checkout: run without a cache
@@ -147,8 +159,15 @@ class Cache:
 
 def _prepare(top: Path, folder: Path) -> None:
     """The cache folder, made so that git, backups and archivers leave it alone; the
-    entries of other flushguard builds are removed."""
+    entries of other flushguard builds, and what killed runs left half-written, are removed."""
     folder.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for stale in folder.glob(f"{TEMPORARY_PREFIX}*"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except OSError:
+            pass  # another run removed it first
     for other in top.iterdir():
         if other.is_dir() and other != folder and len(other.name) == 16 \
                 and all(c in "0123456789abcdef" for c in other.name):

@@ -1,4 +1,4 @@
-"""The command line: options into settings, the engine's results out to the terminal.
+"""The command line: flags into one run's options, the engine's results out to the terminal.
 
 Payload (findings, diffs, fixed source, the new branch) goes to stdout; messages, progress
 and the summary go to stderr. Exit codes: 0 nothing found / nothing to change, 1 findings
@@ -21,8 +21,8 @@ from codemods import __version__
 
 if TYPE_CHECKING:
     from codemods.engine import FileOutcome, RunResult
-    from codemods.report import Change
-    from codemods.types import Finding, Settings
+    from codemods.options import FixMode, Options
+    from codemods.types import Edit, Finding
 
 BACKEND_CHOICES = ("postgresql", "mysql", "mariadb", "sqlite", "unknown")
 CHECK_FORMATS = ("text", "json", "sarif", "github")
@@ -85,7 +85,36 @@ def _color_option(func):
                              "never.")(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group. Ctrl-C ends any command with one line on stderr and exit status
+    130, once the clean-up is done (see :mod:`codemods.interrupts`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from codemods import interrupts
+
+        restore = interrupts.install()
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
+        finally:
+            if not _STOPPED:  # once interrupted, Ctrl-C stays ignored to the end
+                restore()
+
+
+_STOPPED: List[bool] = []
+
+
+def _interrupted(what: str = "") -> NoReturn:
+    """The one line a Ctrl-C gets, and exit status 130."""
+    from codemods import interrupts
+
+    _STOPPED.append(True)
+    click.echo(f"{interrupts.MESSAGE}{what}", err=True)
+    sys.exit(130)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="flushguard")
 def main() -> None:
     """Find and fix async SQLAlchemy reads that raise MissingGreenlet after flush() and commit()."""
@@ -96,25 +125,30 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _overrides(options: Mapping[str, Any]) -> Dict[str, object]:
-    """The settings the command line gives; an option not given is left out."""
+def _overrides(params: Mapping[str, Any]) -> Dict[str, object]:
+    """The settings the command line gives, under the configuration's keys; an option not
+    given is left out."""
     overrides: Dict[str, object] = {}
-    if options["backend"] is not None:
-        overrides["backend"] = options["backend"]
-    if options["sqlalchemy_version"] is not None:
-        overrides["sqlalchemy"] = options["sqlalchemy_version"]
-    if options["expire_on_commit"] is not None:
-        overrides["expire-on-commit"] = options["expire_on_commit"]
-    if options["session_name"]:
-        overrides["session-name"] = list(options["session_name"])
-    if options["select"]:
-        overrides["select"] = [c.upper() for c in options["select"]]
-    if options["ignore"]:
-        overrides["ignore"] = [c.upper() for c in options["ignore"]]
-    if options["unsafe_fixes"]:
+    if params["backend"] is not None:
+        overrides["backend"] = params["backend"]
+    if params["sqlalchemy_version"] is not None:
+        overrides["sqlalchemy"] = params["sqlalchemy_version"]
+    if params["expire_on_commit"] is not None:
+        overrides["expire-on-commit"] = params["expire_on_commit"]
+    if params["session_name"]:
+        overrides["session-name"] = list(params["session_name"])
+    if params["select"]:
+        overrides["select"] = [c.upper() for c in params["select"]]
+    if params["ignore"]:
+        overrides["ignore"] = [c.upper() for c in params["ignore"]]
+    if params["unsafe_fixes"]:
         overrides["unsafe-fixes"] = True
-    if options["jobs"] is not None:
-        overrides["jobs"] = options["jobs"]
+    if params["jobs"] is not None:
+        overrides["jobs"] = params["jobs"]
+    if params.get("output_format") is not None:
+        overrides["format"] = params["output_format"]
+    if params.get("color") is not None:
+        overrides["color"] = params["color"]
     return overrides
 
 
@@ -122,102 +156,87 @@ def _overrides(options: Mapping[str, Any]) -> Dict[str, object]:
 class _Run:
     """One analysis as a command sees it."""
 
+    options: Options
     result: RunResult
     #: A PATH did not exist (reported already).
     missing: bool
     seconds: float
-    #: The source came from stdin.
-    stdin: bool = False
 
 
-def _stdin_mode(options: Mapping[str, Any]) -> bool:
-    paths: Tuple[Path, ...] = options["paths"]
+def _stdin_mode(params: Mapping[str, Any]) -> bool:
+    paths: Tuple[Path, ...] = params["paths"]
     if Path("-") in paths:
         if len(paths) > 1:
             _fail("'-' (stdin) cannot be combined with other paths")
         return True
-    if options["stdin_filename"] is not None and not paths:
+    if params["stdin_filename"] is not None and not paths:
         return True  # like ruff: --stdin-filename alone reads stdin
-    if options["stdin_filename"] is not None:
+    if params["stdin_filename"] is not None:
         _fail("--stdin-filename is for source on stdin: pass '-' as the only PATH")
     return False
 
 
-def _discovery(options: Mapping[str, Any], paths: Sequence[Path],
-               root: Optional[Path]) -> Dict[str, object]:
-    """Which files a run takes: the command line over ``[tool.flushguard]``, loaded here
-    because the files must be known before the engine reads the rest of the configuration."""
-    from codemods.engine import project_root
-    from codemods.settings import ConfigError, find_config, load_config
-
-    config_path: Optional[Path] = options["config_path"]
-    config: Mapping[str, object] = {}
-    try:
-        config_file = config_path or find_config(root or project_root(list(paths)))
-        if config_file is not None:
-            config = load_config(config_file)
-    except ConfigError as exc:
-        _fail(str(exc))
-    include_generated = options["include_generated"]
-    return {
-        "exclude": tuple(options["exclude"] or config.get("exclude", ())),
-        "extend_exclude": tuple(options["extend_exclude"]
-                                or config.get("extend-exclude", ())),
-        "include_generated": bool(config.get("include-generated", False)
-                                  if include_generated is None else include_generated),
-    }
-
-
-def _analyse(options: Mapping[str, Any], paths: Optional[Sequence[Path]] = None,
-             cwd: Optional[Path] = None, root: Optional[Path] = None,
-             respect_gitignore: bool = True, cache: bool = True) -> _Run:
-    """The shared start of every command: options into a run, bad input reported on stderr.
+def _analyse(params: Mapping[str, Any], fix_mode: FixMode,
+             paths: Optional[Sequence[Path]] = None, cwd: Optional[Path] = None,
+             root: Optional[Path] = None, respect_gitignore: bool = True,
+             cache: bool = True) -> _Run:
+    """The shared start of every command: its flags (``params``) into one run's options, the
+    configuration read once (:func:`codemods.options.load_options`), the run, bad input
+    reported on stderr.
 
     ``paths``/``cwd``/``root`` stand in for the command line's paths and the current folder
     (``branch`` analyses a copy of a committed revision).
     """
     from codemods import engine
+    from codemods.options import load_options
     from codemods.settings import ConfigError
 
     started = time.perf_counter()
-    overrides = _overrides(options)
-    config_path: Optional[Path] = options["config_path"]
-    if paths is None and _stdin_mode(options):
-        filename = options["stdin_filename"] or Path(DEFAULT_STDIN_FILENAME)
-        discovery = _discovery(options, [filename],
-                                engine.project_root([Path(os.path.abspath(filename)).parent]))
-        data = sys.stdin.buffer.read()
-        try:
-            result = engine.run_source(data, filename, overrides, config_path, **discovery)
-        except ConfigError as exc:
-            _fail(str(exc))
-        _report_problems(result)
-        return _Run(result, False, time.perf_counter() - started, stdin=True)
-    given = list(paths if paths is not None else options["paths"]) or [Path(".")]
-    missing = [p for p in given if not p.exists()]
-    for path in missing:
-        click.echo(f"{path}: error: no such file or directory", err=True)
-    targets = [p for p in given if p.exists()]
-    if not targets:
-        sys.exit(2)
-    discovery = _discovery(options, targets, root)
-    show = not options["quiet"] and not options["no_progress"] and _is_terminal(sys.stderr)
+    stdin = paths is None and _stdin_mode(params)
+    missing: List[Path] = []
+    if stdin:
+        targets = [params["stdin_filename"] or Path(DEFAULT_STDIN_FILENAME)]
+    else:
+        given = list(paths if paths is not None else params["paths"]) or [Path(".")]
+        missing = [p for p in given if not p.exists()]
+        for path in missing:
+            click.echo(f"{path}: error: no such file or directory", err=True)
+        targets = [p for p in given if p.exists()]
+        if not targets:
+            sys.exit(2)
     try:
-        with _Progress(sys.stderr if show else None, "flushguard: analysing") as bar:
-            result = engine.run(targets, overrides, config_path=config_path, cwd=cwd, root=root,
-                                force_exclude=bool(options["force_exclude"]),
-                                respect_gitignore=respect_gitignore, progress=bar.update,
-                                cache=cache and not options["no_cache"],
-                                cache_dir=options["cache_dir"], **discovery)
+        options = load_options(
+            targets, _overrides(params), config_path=params["config_path"], cwd=cwd, root=root,
+            stdin=stdin, exclude=params["exclude"], extend_exclude=params["extend_exclude"],
+            include_generated=params["include_generated"],
+            force_exclude=bool(params["force_exclude"]), respect_gitignore=respect_gitignore,
+            fix_mode=fix_mode, cache=cache and not params["no_cache"],
+            cache_dir=params["cache_dir"], quiet=bool(params["quiet"]),
+            progress=not params["no_progress"])
+        if stdin:
+            result = engine.run_source(sys.stdin.buffer.read(), options)
+        else:
+            show = options.progress and not options.quiet and _is_terminal(sys.stderr)
+            with _Progress(sys.stderr if show else None, "flushguard: analysing") as bar:
+                result = engine.run(options, progress=bar.update)
     except ConfigError as exc:
         _fail(str(exc))
-    _report_problems(result)
-    return _Run(result, bool(missing), time.perf_counter() - started)
+    if stdin:
+        _report_problems(result, stdin_without_filename=params["stdin_filename"] is None)
+    else:
+        _report_problems(result, cwd)
+    return _Run(options, result, bool(missing), time.perf_counter() - started)
 
 
-def _report_problems(result: RunResult) -> None:
+def _report_problems(result: RunResult, cwd: Optional[Path] = None,
+                     stdin_without_filename: bool = False) -> None:
+    """Unreadable files, then what the run could not check, then notes (all on stderr)."""
+    from codemods import diagnostics
+
     for outcome in sorted(result.errors, key=lambda o: o.display):
         click.echo(f"{outcome.display}: error: {outcome.error}", err=True)
+    for warning in diagnostics.warnings(result, cwd, stdin_without_filename):
+        click.echo(f"warning: {warning}", err=True)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
 
@@ -229,9 +248,8 @@ def _is_terminal(stream: IO) -> bool:
         return False
 
 
-def _use_color(choice: Optional[str], settings: Settings, stream: IO) -> bool:
+def _use_color(choice: str, stream: IO) -> bool:
     """``--color`` over ``color =`` in the configuration; ``auto``: a terminal, without NO_COLOR."""
-    choice = choice or settings.color or "auto"
     if choice == "auto":
         return _is_terminal(stream) and not os.environ.get("NO_COLOR")
     return choice == "always"
@@ -239,23 +257,21 @@ def _use_color(choice: Optional[str], settings: Settings, stream: IO) -> bool:
 
 def _unfixed(findings: Sequence[Finding], applied: Optional[set] = None,
              unsafe_fixes: bool = False) -> List[Finding]:
-    """Findings no applied fix covers. ``applied`` holds the ``report.fix_id`` of each fix
-    taken; None means every fix the run made was taken."""
-    from codemods import report
-
+    """Findings no applied fix covers. ``applied`` holds the edit of each fix taken; None
+    means every fix the run made was taken."""
     left = []
     for f in findings:
         if f.fix is None or (f.fix.applicability == "unsafe" and not unsafe_fixes):
             left.append(f)
-        elif applied is not None and report.fix_id(f.fix) not in applied:
+        elif applied is not None and f.fix.edit not in applied:
             left.append(f)
     return left
 
 
-def _summary(run: _Run, options: Mapping[str, Any], changed: int = 0, verb: str = "") -> None:
+def _summary(run: _Run, changed: int = 0, verb: str = "") -> None:
     from codemods import report
 
-    if not options["quiet"]:
+    if not run.options.quiet:
         click.echo(report.summary_line(run.result, run.seconds, changed, verb), err=True)
 
 
@@ -263,14 +279,13 @@ def _summary(run: _Run, options: Mapping[str, Any], changed: int = 0, verb: str 
 @_common
 @click.option("--format", "output_format", type=click.Choice(CHECK_FORMATS), default=None,
               help="text (path:line:col: CODE message, the default), json, sarif or github.")
-def check(output_format: Optional[str], **options) -> None:
+def check(**params) -> None:
     """List findings. Exit 0: none, 1: findings, 2: error."""
     from codemods import report
 
-    run = _analyse(options)
+    run = _analyse(params, "off")
     result = run.result
-    configured = result.settings.format
-    output_format = output_format or (configured if configured in CHECK_FORMATS else "text")
+    output_format = run.options.format if run.options.format in CHECK_FORMATS else "text"
     if output_format == "json":
         click.echo(report.render_json(result), nl=False)
     elif output_format == "sarif":
@@ -280,25 +295,25 @@ def check(output_format: Optional[str], **options) -> None:
         click.echo(report.render_github(result.findings), nl=False)
     else:
         click.echo(report.render_text(result.findings), nl=False)
-    _summary(run, options)
+    _summary(run)
     sys.exit(2 if (result.errors or run.missing) else (1 if result.findings else 0))
 
 
 @main.command()
 @_common
 @_color_option
-def diff(color: Optional[str], **options) -> None:
+def diff(**params) -> None:
     """Print the fixes as a unified diff. Exit 0: no change, 1: changes, 2: error."""
     from codemods import report
 
-    run = _analyse(options)
+    run = _analyse(params, "diff")
     result = run.result
     changed = [o for o in result.outcomes if o.changed]
     patch = report.render_diff(changed)
-    colored = _use_color(color, result.settings, sys.stdout)
+    colored = _use_color(run.options.color, sys.stdout)
     # click strips escape codes from what is not a terminal unless told: --color always means it.
     click.echo(report.colorize_diff(patch) if colored else patch, nl=False, color=colored)
-    _summary(run, options, len(changed), "would be changed")
+    _summary(run, len(changed), "would be changed")
     sys.exit(2 if (result.errors or run.missing) else (1 if changed else 0))
 
 
@@ -307,41 +322,47 @@ def diff(color: Optional[str], **options) -> None:
 @_color_option
 @click.option("--interactive", "-i", is_flag=True,
               help="Show each fix as a diff and ask whether to apply it.")
-def fix(color: Optional[str], interactive: bool, **options) -> None:
+def fix(interactive: bool, **params) -> None:
     """Rewrite files in place. Exit 0: nothing left unfixed, 1: findings left unfixed, 2: error."""
-    from codemods import files
+    from codemods import files, interrupts, report
 
-    if interactive and _stdin_mode(options):
+    if interactive and _stdin_mode(params):
         _fail("--interactive reads its answers from stdin: it cannot fix source read from stdin")
-    run = _analyse(options)
+    run = _analyse(params, "interactive" if interactive else "write")
     result = run.result
-    unsafe = result.settings.unsafe_fixes
-    if run.stdin:
+    unsafe = run.options.unsafe_fixes
+    if run.options.stdin:
         (outcome,) = result.outcomes
         sys.stdout.buffer.write(outcome.new_data if outcome.changed else outcome.original)
         sys.stdout.flush()
-        _summary(run, options, int(outcome.changed), "fixed")
+        _summary(run, int(outcome.changed), "fixed")
         left = _unfixed(result.findings, None, unsafe)
         sys.exit(2 if result.errors else (1 if left else 0))
     changed = sorted((o for o in result.outcomes if o.changed and o.new_data is not None),
                      key=lambda o: o.display)
     applied: Optional[set] = None
-    if interactive:
-        plan, applied = _review(changed, _use_color(color, result.settings, sys.stdout))
+    if run.options.fix_mode == "interactive":
+        plan, applied = _review(changed, _use_color(run.options.color, sys.stdout))
     else:
         plan = [(o, o.new_data) for o in changed]
     written = 0
     write_errors = 0
-    for outcome, data in plan:
-        try:
-            files.write_atomic(outcome.path, data, expected_original=outcome.original)
-            written += 1
-        except (files.ReadError, OSError) as exc:
-            message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            click.echo(f"{outcome.display}: error: {message}", err=True)
-            write_errors += 1
+    try:
+        for outcome, data in plan:
+            try:
+                # A file is written whole or not at all: Ctrl-C waits for the rename.
+                with interrupts.deferred():
+                    files.write_atomic(outcome.path, data, expected_original=outcome.original)
+                    written += 1
+            except (files.ReadError, OSError) as exc:
+                message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                click.echo(f"{outcome.display}: error: {message}", err=True)
+                write_errors += 1
+    except KeyboardInterrupt:
+        _interrupted(f": {written:,} of {report.plural(len(plan), 'file')} fixed, "
+                     "the others left as they were")
     left = _unfixed(result.findings, applied, unsafe)
-    _summary(run, options, written, "fixed")
+    _summary(run, written, "fixed")
     if result.errors or run.missing or write_errors:
         sys.exit(2)
     sys.exit(1 if left else 0)
@@ -352,11 +373,10 @@ _PROMPT = "Apply? [y]es, [n]o, [a]ll, [q]uit "
 
 def _review(outcomes: Sequence[FileOutcome],
             color: bool) -> Tuple[List[Tuple[FileOutcome, bytes]], set]:
-    """Ask about each fix; return the files to write (with their new bytes) and the
-    statements applied. Granularity: one question per inserted refresh statement (the
-    imports a file's fixes need go with the first one taken); a file whose change cannot
-    be cut into statements is asked about whole."""
-    from codemods import report
+    """Ask about each fix; return the files to write (with their new bytes) and the edits
+    applied. One question per inserted refresh statement: its preview is the diff that edit
+    makes (with the imports it needs)."""
+    from codemods import report, rewrite
 
     plan: List[Tuple[FileOutcome, bytes]] = []
     applied: set = set()
@@ -383,61 +403,43 @@ def _review(outcomes: Sequence[FileOutcome],
                        "it) or q (skip it and every fix after it).")
 
     for outcome in outcomes:
-        fixes = {f.fix for f in outcome.findings if f.fix is not None}
-        pieces = report.split_changes(outcome.old_text, outcome.new_text, fixes)
-        own = [p for p in (pieces or []) if p.fix is not None]
-        support = [p for p in (pieces or []) if p.fix is None]
-        if own:
-            questions = [([f for f in outcome.findings if f.fix is not None
-                           and report.fix_id(f.fix) == report.fix_id(p.fix)], [p])
-                         for p in own]
-        else:
-            questions = [(list(outcome.findings), None)]
-        taken: List = []
-        whole = False
-        for findings, piece in questions:
+        edits = outcome.module.edits if outcome.module is not None else ()
+        taken: List[Edit] = []
+        for edit in edits:
             if not take_all:
-                shown = piece if piece is None else piece + (support if not taken else [])
-                text = (outcome.new_text if shown is None
-                        else report.apply_changes(outcome.old_text, shown))
-                answer = ask(findings, report.text_diff(outcome.display, outcome.old_text, text))
+                findings = [f for f in outcome.findings if f.fix is not None and f.fix.edit == edit]
+                try:
+                    preview = rewrite.apply(outcome.old_text, [edit])
+                except rewrite.RewriteError:
+                    preview = outcome.new_text
+                answer = ask(findings, report.text_diff(outcome.display, outcome.old_text, preview))
                 if answer == "q":
-                    return _finish(plan, outcome, taken, support, applied), applied
+                    return _finish(plan, outcome, taken, applied), applied
                 if answer == "n":
                     continue
                 take_all = answer == "a"
-            if piece is None:
-                whole = True
-            else:
-                taken.extend(piece)
-            applied.update(report.fix_id(f.fix) for f in findings if f.fix is not None)
-        if whole:
-            plan.append((outcome, outcome.new_data))
-        else:
-            _finish(plan, outcome, taken, support, applied)
+            taken.append(edit)
+        _finish(plan, outcome, taken, applied)
     return plan, applied
 
 
-def _finish(plan: List[Tuple[FileOutcome, bytes]], outcome: FileOutcome, taken: Sequence[Change],
-            support: Sequence[Change], applied: set) -> List[Tuple[FileOutcome, bytes]]:
-    """Add ``outcome`` with the pieces ``taken`` (and the imports they need) to ``plan``."""
-    from codemods import files, report
+def _finish(plan: List[Tuple[FileOutcome, bytes]], outcome: FileOutcome, taken: Sequence[Edit],
+            applied: set) -> List[Tuple[FileOutcome, bytes]]:
+    """Add ``outcome`` with the edits ``taken`` to ``plan``."""
+    from codemods import files, rewrite
 
     if not taken:
         return plan
-    text = report.apply_changes(outcome.old_text, [*taken, *support])
-    if text == outcome.new_text:
-        plan.append((outcome, outcome.new_data))
+    if outcome.module is not None and tuple(taken) == outcome.module.edits:
+        plan.append((outcome, outcome.new_data))  # type: ignore[arg-type]
+        applied.update(taken)
         return plan
-    import libcst
-
     try:
-        libcst.parse_module(text)
-    except libcst.ParserSyntaxError:  # a bug of ours: never write what does not parse
-        click.echo(f"{outcome.display}: error: internal error: the chosen fixes would not parse; "
-                   "left unchanged", err=True)
-        applied.difference_update(report.fix_id(p.fix) for p in taken if p.fix is not None)
+        text = rewrite.apply(outcome.old_text, taken)
+    except rewrite.RewriteError as exc:  # a bug of ours: never write what does not parse
+        click.echo(f"{outcome.display}: error: {exc}", err=True)
         return plan
+    applied.update(taken)
     plan.append((outcome, files.encode(files.decode(outcome.path, outcome.original), text)))
     return plan
 
@@ -449,14 +451,14 @@ def _finish(plan: List[Tuple[FileOutcome, bytes]], outcome: FileOutcome, taken: 
 @click.option("--base", default="HEAD", show_default=True, metavar="REV",
               help="The revision whose committed files are fixed.")
 @click.option("--force", is_flag=True, help="Replace the branch if it exists.")
-def branch(name: Optional[str], base: str, force: bool, **options) -> None:
+def branch(name: Optional[str], base: str, force: bool, **params) -> None:
     """Commit the fixes on a new branch; the working tree, the index and HEAD stay as they are.
 
     Exit 0: committed (or nothing to fix), 1: findings left unfixed, 2: error.
     """
     from codemods import git_branch
 
-    if _stdin_mode(options):
+    if _stdin_mode(params):
         _fail("branch works on committed files: it cannot read source from stdin")
     name = name if name is not None else git_branch.DEFAULT_NAME
     started = time.perf_counter()
@@ -464,23 +466,23 @@ def branch(name: Optional[str], base: str, force: bool, **options) -> None:
 
     def analyse(paths: Sequence[Path], cwd: Path, root: Path):
         # The copy of the revision is thrown away: a cache there would only cost its writing.
-        runs.append(_analyse(options, paths, cwd, root, respect_gitignore=False,
-                             cache=options["cache_dir"] is not None))
+        runs.append(_analyse(params, "branch", paths, cwd, root, respect_gitignore=False,
+                             cache=params["cache_dir"] is not None))
         return runs[-1].result
 
     try:
-        made = git_branch.commit_fixes(list(options["paths"]), analyse, name, base, force)
+        made = git_branch.commit_fixes(list(params["paths"]), analyse, name, base, force)
     except git_branch.BranchError as exc:
         _fail(str(exc))
-    run = _Run(made.result, runs[-1].missing, time.perf_counter() - started)
+    run = _Run(runs[-1].options, made.result, runs[-1].missing, time.perf_counter() - started)
     if made.commit is None:
         click.echo("nothing to fix: no branch created", err=True)
     else:
         click.echo(f"branch: {made.name}")
         click.echo(f"commit: {made.commit}")
         click.echo(f"review: git diff {_shell_word(made.base)}...{_shell_word(made.name)}")
-    _summary(run, options, len(made.paths), "committed")
-    left = _unfixed(made.result.findings, None, made.result.settings.unsafe_fixes)
+    _summary(run, len(made.paths), "committed")
+    left = _unfixed(made.result.findings, None, run.options.unsafe_fixes)
     sys.exit(2 if (made.result.errors or run.missing) else (1 if left else 0))
 
 
@@ -518,7 +520,7 @@ def rule(code: Optional[str], show_all: bool) -> None:
               help="markdown (the default) or json.")
 @click.option("--output", "-o", "output", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Write the audit to FILE instead of stdout.")
-def audit(output_format: Optional[str], output: Optional[Path], **options) -> None:
+def audit(output: Optional[Path], **params) -> None:
     """Every flush/commit/rollback site, classified, with the models and recommendations.
 
     Exit 0: written (whatever it found), 2: error.
@@ -526,10 +528,9 @@ def audit(output_format: Optional[str], output: Optional[Path], **options) -> No
     from codemods import audit as audit_module
     from codemods import report
 
-    run = _analyse(options)
+    run = _analyse(params, "off")
     result = run.result
-    configured = result.settings.format
-    output_format = output_format or (configured if configured in AUDIT_FORMATS else "markdown")
+    output_format = run.options.format if run.options.format in AUDIT_FORMATS else "markdown"
     if output_format == "json":
         text = audit_module.render_json(result)
     else:
@@ -541,7 +542,7 @@ def audit(output_format: Optional[str], output: Optional[Path], **options) -> No
             _write_text(output, text)
         except OSError as exc:
             _fail(f"cannot write {output}: {exc.strerror or exc}")
-    if not options["quiet"]:
+    if not run.options.quiet:
         sites = [s for o in result.outcomes for s in o.sites]
         unsafe = sum(1 for s in sites if s.category == "unsafe")
         possible = sum(1 for s in sites if s.category == "possible")

@@ -10,9 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from codemods.engine import FileOutcome, RunResult
 from codemods.types import Finding, Fix
@@ -50,6 +49,18 @@ def finding_json(finding: Finding) -> Dict[str, object]:
             "line": finding.fix.line,
             "text": finding.fix.text,
         },
+        **finding_details(finding),
+    }
+
+
+def finding_details(finding: Finding) -> Dict[str, object]:
+    """Why, per attribute (the structured causes), who reads it elsewhere, and the error path."""
+    return {
+        "causes": [{"attribute": attr, "code": cause.code, "kind": cause.kind, "why": cause.why,
+                    "possible": cause.possible, "backend_unknown": cause.backend_unknown}
+                   for attr, cause in finding.causes],
+        "reader": finding.reader,
+        "error_path": finding.error_path,
     }
 
 
@@ -129,7 +140,7 @@ def render_sarif(result: RunResult, version: str, base_uri: str) -> str:
     } for rule in RULES]
     results = []
     for outcome in _sorted(result.outcomes):
-        edits = fix_changes(outcome)
+        applied = set(outcome.module.edits) if outcome.module is not None else set()
         for finding in sorted(outcome.findings, key=lambda f: f.sort_key):
             entry: Dict[str, object] = {
                 "ruleId": finding.code,
@@ -148,13 +159,13 @@ def render_sarif(result: RunResult, version: str, base_uri: str) -> str:
                     "fix": None if finding.fix is None else {
                         "applicability": finding.fix.applicability, "line": finding.fix.line,
                         "text": finding.fix.text},
+                    **finding_details(finding),
                 },
             }
             if finding.code in rule_index:
                 entry["ruleIndex"] = rule_index[finding.code]
-            changes = edits.get(fix_id(finding.fix)) if finding.fix is not None else None
-            if changes:
-                entry["fixes"] = [_sarif_fix(outcome, finding.fix, changes)]
+            if finding.fix is not None and finding.fix.edit in applied:
+                entry["fixes"] = [_sarif_fix(outcome, finding.fix)]
             results.append(entry)
     notifications = [{
         "level": "error",
@@ -190,16 +201,14 @@ def _uri(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _sarif_fix(outcome: FileOutcome, fix: Fix, changes: Sequence["Change"]) -> Dict[str, object]:
-    old = _lines(outcome.old_text)
-    offsets = [0]
-    for line in old:
-        offsets.append(offsets[-1] + len(line))
+def _sarif_fix(outcome: FileOutcome, fix: Fix) -> Dict[str, object]:
+    """The fix as SARIF replacements: its statement inserted, and the imports it needs."""
+    from codemods import rewrite
+
     replacements = [{
-        "deletedRegion": {"charOffset": offsets[c.start],
-                          "charLength": offsets[c.end] - offsets[c.start]},
-        "insertedContent": {"text": "".join(c.lines)},
-    } for c in changes]
+        "deletedRegion": {"charOffset": offset, "charLength": length},
+        "insertedContent": {"text": text},
+    } for offset, length, text in rewrite.replacements(outcome.old_text, [fix.edit])]  # type: ignore[list-item]
     return {
         "description": {"text": f"Insert `{fix.text.splitlines()[0]}` after line {fix.line}"
                                 + (" (unsafe)" if fix.applicability == "unsafe" else "")},
@@ -216,113 +225,6 @@ def _plain(markdown: str) -> str:
 
 def _sorted(outcomes: Iterable[FileOutcome]) -> List[FileOutcome]:
     return sorted(outcomes, key=lambda o: o.display)
-
-
-# --------------------------------------------------------------------------
-# Changes: the fixed text, cut into the pieces that each fix inserted
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    """Old lines ``[start, end)`` (0-based) replaced by ``lines``, as one reviewable piece.
-
-    ``fix`` is the fix whose statement this piece inserts; None for a piece that serves
-    the fixes of its file (an import the statements need).
-    """
-
-    start: int
-    end: int
-    lines: Tuple[str, ...]
-    fix: Optional[Fix] = None
-
-
-def statement_key(text: str) -> str:
-    """A statement's text with line endings and surrounding blank lines made uniform."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
-
-
-def _statements(lines: Sequence[str]) -> List[List[str]]:
-    """Inserted lines cut where a line starts at the block's own indentation."""
-    indent = len(lines[0]) - len(lines[0].lstrip())
-    pieces: List[List[str]] = []
-    for line in lines:
-        starts = line.strip() and len(line) - len(line.lstrip()) <= indent
-        if starts or not pieces:
-            pieces.append([line])
-        else:
-            pieces[-1].append(line)
-    return pieces
-
-
-def _dedented(lines: Sequence[str]) -> str:
-    indent = len(lines[0]) - len(lines[0].lstrip())
-    return statement_key("".join(line[indent:] if line[:indent].isspace() else line.lstrip()
-                           for line in lines))
-
-
-def fix_id(fix: Fix) -> Tuple[str, int]:
-    """What tells two fixes apart: the statement and the line it follows (one fix may serve
-    several findings, and one statement may be inserted at several places)."""
-    return statement_key(fix.text), fix.line
-
-
-def split_changes(old_text: str, new_text: str, fixes: Iterable[Fix]) -> Optional[List[Change]]:
-    """The difference between the texts as pieces, one per inserted fix statement.
-
-    A piece that inserts a known fix's statement carries that fix (the same statement at
-    several places goes to the fixes in line order); a piece that contains no fix statement
-    (an import) supports them. Returns None when the difference cannot be cut that way (a
-    piece mixes a fix statement with other edits): the file is then one piece to take or
-    leave whole.
-    """
-    by_text: Dict[str, List[Fix]] = {}
-    for fix in sorted({fix_id(f): f for f in fixes}.values(), key=lambda f: f.line):
-        by_text.setdefault(statement_key(fix.text), []).append(fix)
-    first_lines = {text.splitlines()[0].strip() for text in by_text}
-    old = _lines(old_text)
-    new = _lines(new_text)
-    changes: List[Change] = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
-        pieces = _statements(new[j1:j2]) if tag == "insert" else [new[j1:j2]]
-        for piece in pieces:
-            waiting = by_text.get(_dedented(piece), []) if tag == "insert" else []
-            fix = waiting.pop(0) if waiting else None
-            if fix is None and any(line.strip() in first_lines for line in piece):
-                return None
-            changes.append(Change(i1, i2, tuple(piece), fix))
-    return changes
-
-
-def apply_changes(old_text: str, changes: Sequence[Change]) -> str:
-    """``old_text`` with ``changes`` (pieces of one :func:`split_changes`) applied."""
-    old = _lines(old_text)
-    out: List[str] = []
-    position = 0
-    for change in sorted(changes, key=lambda c: c.start):  # stable: same-place pieces keep order
-        out.extend(old[position:change.start])
-        out.extend(change.lines)
-        position = max(position, change.end)
-    out.extend(old[position:])
-    return "".join(out)
-
-
-def fix_changes(outcome: FileOutcome) -> Dict[Tuple[str, int], List[Change]]:
-    """For each applied fix of a changed file (by :func:`fix_id`), the pieces that make it
-    whole: its own statement and the imports it needs."""
-    if not outcome.changed:
-        return {}
-    fixes = {f.fix for f in outcome.findings if f.fix is not None}
-    pieces = split_changes(outcome.old_text, outcome.new_text, fixes)
-    if pieces is None:
-        whole = [Change(0, len(_lines(outcome.old_text)),
-                        tuple(_lines(outcome.new_text)))]
-        return {fix_id(fix): whole for fix in fixes}
-    support = [c for c in pieces if c.fix is None]
-    return {fix_id(c.fix): [c, *support] for c in pieces if c.fix is not None}
 
 
 # --------------------------------------------------------------------------

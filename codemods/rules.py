@@ -15,7 +15,7 @@ from typing import Dict, Tuple
 class Rule:
     code: str
     name: str
-    #: One line: the finding, as in the SPEC's table of rules.
+    #: One line: the finding, as ``flushguard rule`` lists it.
     summary: str
     #: Markdown paragraphs, wrapped as the README shows them.
     what: str

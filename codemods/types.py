@@ -126,10 +126,45 @@ class ModelFacts:
 
 
 @dataclass(frozen=True)
+class InterfaceFacts:
+    """A class whose instances hand out mapped classes as attributes (a database interface,
+    prefect's ``PrefectDBInterface``: ``db.Flow`` is the mapped class ``Flow``), from a
+    ``@property`` returning the class or a class attribute bound to it."""
+
+    #: The interface class's qualified name
+    #: (``prefect.server.database.interface.PrefectDBInterface``).
+    qualname: str
+    #: (attribute, qualname of the mapped class), sorted by attribute; inherited ones included.
+    attributes: Tuple[Tuple[str, str], ...] = ()
+
+    def model_qualname(self, attribute: str) -> Optional[str]:
+        for name, qualname in self.attributes:
+            if name == attribute:
+                return qualname
+        return None
+
+
+@dataclass(frozen=True)
 class ModelIndex:
     """Every mapped class of a project, looked up by the name code uses."""
 
     models: Tuple[ModelFacts, ...] = ()
+    #: Classes whose instances hand out mapped classes (see :class:`InterfaceFacts`), sorted.
+    interfaces: Tuple[InterfaceFacts, ...] = ()
+
+    def through_interface(self, interface_qualname: str, attribute: str) -> Optional[ModelFacts]:
+        """The mapped class that ``attribute`` of an instance of the class
+        ``interface_qualname`` is (``db.Flow`` with ``db: PrefectDBInterface``), or None."""
+        package, _, name = interface_qualname.rpartition(".")
+        # As for models: the class itself, or one re-exported by a package above its module
+        # (``from prefect.server.database import PrefectDBInterface``).
+        found = [i for i in self.interfaces if i.qualname == interface_qualname] or [
+            i for i in self.interfaces
+            if i.qualname.endswith("." + name) and i.qualname.startswith(package + ".")]
+        if len(found) != 1:
+            return None
+        qualname = found[0].model_qualname(attribute)
+        return self.by_qualname(qualname) if qualname is not None else None
 
     def by_qualname(self, qualname: str) -> Optional[ModelFacts]:
         return self._by_qualname.get(qualname)
@@ -185,6 +220,33 @@ class ModelIndex:
 
 
 @dataclass(frozen=True)
+class SessionFactoryFacts:
+    """One session factory of the project: ``SessionLocal = async_sessionmaker(...)``."""
+
+    #: The module it is defined in (``app.db``).
+    module: str
+    #: What it is assigned to, as written (``SessionLocal``, ``self.factory``), or None.
+    name: Optional[str]
+    #: ``module.name`` for a module-level name, else None.
+    qualname: Optional[str]
+    #: The literal ``expire_on_commit=``; True when absent; None when not a literal.
+    expire_on_commit: Optional[bool]
+    #: ``app/db.py:12 async_sessionmaker(expire_on_commit=False)``.
+    source: str
+
+
+@dataclass(frozen=True)
+class SessionDependencyFacts:
+    """A function that yields (or returns) a session of a known factory (a FastAPI
+    dependency ``get_db``): a session parameter it provides gets that factory's settings."""
+
+    #: ``app.deps.get_db`` (``module.Class.method`` for a method).
+    qualname: str
+    #: The factory's :attr:`SessionFactoryFacts.qualname`.
+    factory: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """One run's settings: project detection overridden by configuration."""
 
@@ -215,6 +277,17 @@ class Settings:
     format: Optional[str] = None
     #: ``auto`` (only on a terminal), ``always`` or ``never``.
     color: str = "auto"
+    #: Package roots, ``(folder, package)`` pairs longest folder first (``folder`` relative to
+    #: the project's top, ``""`` the top itself; ``package`` the dotted name the folder has,
+    #: ``""`` for one on ``sys.path``): a file's module name is its path below the longest
+    #: root folder that holds it (:func:`codemods.package_roots.module_name`).
+    roots: Tuple[Tuple[str, str], ...] = ()
+    roots_source: str = "the project's top"
+    #: Every session factory found outside tests, each with its own ``expire_on_commit``
+    #: (``expire_on_commit`` above is the one a session of an unknown factory gets).
+    session_factories: Tuple[SessionFactoryFacts, ...] = ()
+    #: The functions that yield a session of one of those factories.
+    session_dependencies: Tuple[SessionDependencyFacts, ...] = ()
 
     @property
     def returning(self) -> Optional[bool]:
@@ -248,13 +321,48 @@ class Site:
     session: str
 
 
+#: What left an attribute unloaded: an INSERT or UPDATE that did not fetch a generated value,
+#: a column_property, an unset deferred column, a SQL expression assigned, a relationship the
+#: flush did not load, everything expired (commit, rollback, expire), or a project function
+#: that returned the object so (``callee``).
+CauseKind = Literal["insert", "update", "expression", "deferred", "sql-assigned", "relationship",
+                    "expired", "callee"]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why an attribute is unloaded after a site, as a value (the rule, not only a sentence)."""
+
+    code: str
+    kind: CauseKind
+    #: One sentence for the user (``created_at` has a server default that ...``).
+    why: str
+    #: Depends on what the source cannot show (the backend, the session's identity map).
+    possible: bool = False
+    #: The verdict turns on the database backend, which is not known.
+    backend_unknown: bool = False
+
+
 @dataclass(frozen=True)
 class Fix:
     applicability: Applicability
-    #: The line the inserted statement follows (1-based, in the original text).
+    #: The line of the statement the fix follows (1-based, in the original text).
     line: int
     #: The inserted statement(s), without indentation.
     text: str
+    #: Where and what exactly it inserts (after the statement and any refreshes after it).
+    edit: Optional["Edit"] = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Insert ``text`` (whole lines, indented, each with the file's line break) before the
+    0-based line ``before`` of the original text, and import ``imports`` from SQLAlchemy
+    (``select``, ``selectinload``: what a 1.4 re-select needs)."""
+
+    before: int
+    text: str
+    imports: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -272,10 +380,24 @@ class Finding:
     certainty: Certainty = "certain"
     fix: Optional[Fix] = None
     function: str = ""
+    #: Why each attribute is unloaded: (attribute, cause), in the order of ``attributes``.
+    causes: Tuple[Tuple[str, Cause], ...] = ()
+    #: Who reads them, when that is not the function itself (FG004 and serializations):
+    #: ``PUT /grants/{id} -> GrantOut.updated_at``, ``app.api.show (app/api.py:12: `.name`)``.
+    reader: Optional[str] = None
+    #: Set when every path to the crash goes through an ``except`` clause: which one
+    #: (```except IntegrityError`` on line 12`).
+    error_path: Optional[str] = None
 
     @property
     def sort_key(self) -> Tuple[str, int, int, str, str]:
         return (self.path, self.line, self.column, self.code, self.object)
+
+    def cause_of(self, attribute: str) -> Optional[Cause]:
+        for name, cause in self.causes:
+            if name == attribute:
+                return cause
+        return None
 
 
 @dataclass(frozen=True)
@@ -290,30 +412,55 @@ class SiteReport:
     objects: Tuple[str, ...] = ()
     models: Tuple[str, ...] = ()
     #: What became of it: ``refresh-follows``, ``pk-only``, ``no-reads``, ``loaded-reads-only``,
-    #: ``consumers-safe``, ``unsafe``, ``possible`` or ``untracked`` (no ORM object tied to it).
+    #: ``consumers-safe``, ``unsafe``, ``possible``, ``core-statements`` (only Core
+    #: ``update()``/``delete()``/``insert()`` ran on its session), ``no-objects`` (its function
+    #: holds no ORM object across it) or ``untracked`` (a value used after it may be an ORM
+    #: object that could not be tied to a model).
     category: str = "untracked"
     #: Attributes of its objects read after it (loaded or not).
     reads: Tuple[str, ...] = ()
     #: A call of a project helper that flushes/commits this session (its qualname), when the
     #: site is that call rather than a literal ``flush()``/``commit()``.
     via: Optional[str] = None
+    #: What made it untracked: each value used after it that could not be tied to a model,
+    #: with what it is (``seat`` (``await self._get_seat(...)``)).
+    unresolved: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ReturnedState:
-    """An object a function returns while some of its attributes are unloaded."""
+    """An ORM object (or a list of them) a function returns, with the load state it has there.
+
+    What its callers receive: the model, whether it is still pending (added, not yet
+    flushed: the caller's flush INSERTs it), which relationships and deferred columns its
+    query loaded, and every attribute unloaded at the return with the function whose flush,
+    commit or rollback left it so (``via`` itself, or a function it called).
+    """
 
     #: The function whose callers receive it (``app.services.GrantService.update``).
     via: str
-    #: The function whose flush/commit left the attributes unloaded (``via`` or one it called).
-    origin: str
     #: The model's qualname.
     model: str
-    #: (attribute, possible) for every attribute unloaded at the return.
-    attributes: Tuple[Tuple[str, bool], ...]
+    #: (attribute, possible, origin) for every attribute unloaded at the return.
+    unloaded: Tuple[Tuple[str, bool, str], ...]
     path: str
     line: int
     is_list: bool = False
+    #: The element of a returned tuple (``return items, None``: 0), or None: the whole value.
+    position: Optional[int] = None
+    #: New and not INSERTed yet; ``given``: the attributes the code gave it; ``added``: in a
+    #: session (the caller's flush INSERTs it).
+    pending: bool = False
+    given: Tuple[str, ...] = ()
+    added: bool = True
+    #: Relationships and deferred columns loaded with it (its query's options, eager strategies).
+    loaded: Tuple[str, ...] = ()
+    #: False when only the return annotation says what it is (not which relationships are loaded).
+    loads_known: bool = True
+
+    @property
+    def origins(self) -> FrozenSet[str]:
+        return frozenset(origin for _, _, origin in self.unloaded)
 
 
 @dataclass(frozen=True)
@@ -334,19 +481,81 @@ class FlushEffect:
     #: ``self.db`` (the caller's own attribute, for a method called on self) or ``arg:1:session``.
     target: str
     kind: SiteKind
+    #: Only when a parameter is true (or false): ``(name, position or None, truthy, whether its
+    #: default is true (None: no constant default))`` for ``if commit: await s.commit()``.
+    when: Optional[Tuple[str, Optional[int], bool, Optional[bool]]] = None
+    #: Only on the path through this ``except`` clause of the function (that returns normally).
+    error_path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ParamUse:
+    """What one function reads of one parameter itself, and to whom it passes it on."""
+
+    #: Its position among the positional parameters (``self`` not counted); None: keyword-only.
+    index: Optional[int]
+    name: str
+    #: ``(attribute, line, function)`` of each read ``param.attribute``: the function is
+    #: the method that reads it (a class's), or "" (the summarised function itself).
+    reads: Tuple[Tuple[str, int, str], ...] = ()
+    #: ``(callee, position, keyword, line)`` of each call given the parameter (a class: its
+    #: constructor, which stores it in a field its methods read).
+    passes: Tuple[Tuple[str, Optional[int], Optional[str], int], ...] = ()
+    #: The attributes it assigns (``param.status = ...``; ``*``: ``setattr`` with a computed name).
+    writes: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParamSummary:
+    """What a function (or a class, through the fields its constructor stores) reads of each
+    parameter: one :class:`ParamUse` per parameter."""
+
+    function: str
+    path: str
+    params: Tuple[ParamUse, ...]
+
+
+@dataclass(frozen=True)
+class ParamReads:
+    """Every attribute a call reads of one argument, wherever it is read (transitively)."""
+
+    index: Optional[int]
+    name: str
+    #: ``(attribute, reading function, path, line)``.
+    reads: Tuple[Tuple[str, str, str, int], ...]
+    #: The attributes it (or a function it passes the argument to) assigns.
+    writes: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class CallFacts:
     """What the rest of the project says about the functions a module calls or defines."""
 
-    returns: Mapping[str, ReturnedState] = field(default_factory=dict)
+    #: What each function returns: one state, or one per element of a returned tuple.
+    returns: Mapping[str, Tuple[ReturnedState, ...]] = field(default_factory=dict)
     flushers: Mapping[str, Tuple[FlushEffect, ...]] = field(default_factory=dict)
     consumers: Mapping[str, Tuple[ConsumerRead, ...]] = field(default_factory=dict)
     #: Origins whose returned objects reach no caller the project shows.
     untraced: FrozenSet[str] = frozenset()
-    #: The project's pydantic schemas (a ``codemods.schema_index.SchemaIndex``), or None.
+    #: The project's pydantic schemas (a ``codemods.schema_index.SchemaIndex``), or None, and a
+    #: digest of them (what a function's result can depend on, without hashing them again).
     schemas: Any = None
+    schemas_key: str = ""
+    #: Functions whose results a caller could not type: interpret them wherever they are.
+    wanted: FrozenSet[str] = frozenset()
+    #: What each known function reads of its parameters (transitively), by qualname.
+    param_reads: Mapping[str, Tuple[ParamReads, ...]] = field(default_factory=dict)
+    #: Functions (and classes) whose parameter reads a caller asked for: summarise them.
+    params_wanted: FrozenSet[str] = frozenset()
+    #: Module-level instances by qualname, and the class each is (``pkg.svc.organization`` →
+    #: ``pkg.svc.OrganizationService``): a call of ``organization.get`` is of the class's method.
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    #: Methods a class inherits, by the qualname a caller writes (``pkg.UserRepo.create``) →
+    #: the base class's that defines it (``pkg.kit.RepositoryBase.create``).
+    inherited: Mapping[str, str] = field(default_factory=dict)
+    #: Functions that return one of their parameters as given (``return obj``): (position or
+    #: None, name). The caller gets back the very object it passed, in its state after the call.
+    returns_arg: Mapping[str, Tuple[Optional[int], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -356,11 +565,8 @@ class ModuleResult:
     path: str
     findings: Tuple[Finding, ...] = ()
     sites: Tuple[SiteReport, ...] = ()
-    #: The fixed source text; equal to the input when nothing was fixed.
-    new_source: str = ""
-    changed: bool = False
-    error: Optional[str] = None
-    notes: Tuple[str, ...] = field(default_factory=tuple)
+    #: The fixes to apply (safe ones, and unsafe ones with ``--unsafe-fixes``), in order.
+    edits: Tuple[Edit, ...] = ()
     #: Objects this module's functions return with unloaded attributes.
     returned: Tuple[ReturnedState, ...] = ()
     #: Reads here of attributes that another function left unloaded.
@@ -369,5 +575,15 @@ class ModuleResult:
     flush_effects: Tuple[FlushEffect, ...] = ()
     #: Project functions with unloaded returns that this module calls (resolved qualnames).
     calls: Tuple[str, ...] = ()
-    #: Origins whose objects this module passes where no reader can be traced.
-    untraced: Tuple[str, ...] = ()
+    #: Project functions (resolved qualnames) whose results this module could not type.
+    unresolved_calls: Tuple[str, ...] = ()
+    #: Project functions given an object with unloaded attributes whose reads are not known.
+    unresolved_params: Tuple[str, ...] = ()
+    #: What this module's functions asked for (``CallFacts.params_wanted``) read of their parameters.
+    param_summaries: Tuple[ParamSummary, ...] = ()
+    #: Its module-level instances of classes: (qualname, the class's qualname).
+    instances: Tuple[Tuple[str, str], ...] = ()
+    #: Its classes: (qualname, the qualnames of its bases, the names of the methods it defines).
+    classes: Tuple[Tuple[str, Tuple[str, ...], Tuple[str, ...]], ...] = ()
+    #: Its functions that return a parameter as given: (qualname, position or None, name).
+    returns_arg: Tuple[Tuple[str, Optional[int], str], ...] = ()

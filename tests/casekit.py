@@ -40,7 +40,7 @@ Variant = Literal["original", "fixed", "unsafe-fixed"]
 VARIANTS: tuple[str, ...] = ("original", "fixed", "unsafe-fixed")
 
 _TOP_LEVEL_KEYS = frozenset({"description", "verdict", "scenario"})
-_SCENARIO_KEYS = frozenset({"module", "seed", "call", "app", "request", "json"})
+_SCENARIO_KEYS = frozenset({"module", "seed", "call", "app", "request", "json", "pythonpath"})
 
 #: The methods an HTTP scenario may use (`request = "PUT /grants/1"`).
 HTTP_METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -93,6 +93,8 @@ class Case:
     app: Optional[str] = None
     #: HTTP scenario: the request sent to `app`.
     request: Optional[HttpRequest] = None
+    #: The folder of input/ that is put on `sys.path` (`"src"` in a src layout); "" for input/.
+    pythonpath: str = ""
 
     @property
     def is_http(self) -> bool:
@@ -201,6 +203,11 @@ def load_case(folder: Path) -> Case:
     input_dir = folder / "input"
     if not input_dir.is_dir():
         raise CaseError(f"case {name!r}: no input/ folder")
+    pythonpath = scenario.get("pythonpath", "")
+    if not isinstance(pythonpath, str) or Path(pythonpath).is_absolute() or ".." in \
+            Path(pythonpath).parts or not (input_dir / pythonpath).is_dir():
+        raise CaseError(f"case {name!r}: scenario.pythonpath = {pythonpath!r} is not a folder "
+                        "of input/")
 
     return Case(
         name=name,
@@ -216,6 +223,7 @@ def load_case(folder: Path) -> Case:
         findings_file=folder / "findings.txt",
         app=app,
         request=request,
+        pythonpath=pythonpath,
     )
 
 

@@ -11,7 +11,7 @@ test engine (see `_imported_project`), so its own session dependency, with its o
 server-side exception behind a 500 is what gets classified.
 
 The project's detected settings are applied as the switches that reproduce them on the
-database at hand (see `sqlalchemy-truth.md` §1 for why these are faithful):
+database at hand (see `docs/semantics.md#n-not-measured` for why these are faithful):
 
 - backend "mysql": the dialect's RETURNING flags are turned off after the first connect, which
   is MySQL's capability profile; the ORM then expires server-generated values as on MySQL.
@@ -47,6 +47,7 @@ import sqlalchemy.ext.asyncio.engine
 from sqlalchemy import MetaData, Table, text
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.orm.exc import DetachedInstanceError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Mapper, registry
 from sqlalchemy.pool import NullPool
@@ -59,7 +60,12 @@ DATABASES: tuple[str, ...] = ("sqlite", "postgresql")
 
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:54329/flushguard_test"
 
-OutcomeKind = Literal["ok", "missing_greenlet", "error"]
+OutcomeKind = Literal["ok", "missing_greenlet", "detached", "error"]
+
+#: The outcomes that are the crash a finding predicts: MissingGreenlet, or, once the session
+#: closed (the end of `async with factory() as s:` / `factory.begin()`), DetachedInstanceError
+#: for the same unloaded attribute (docs/semantics.md, session blocks).
+CRASHES: tuple[str, ...] = ("missing_greenlet", "detached")
 
 #: The dialect flags SQLAlchemy derives from the server; all False on MySQL (no RETURNING).
 MYSQL_RETURNING_FLAGS: tuple[str, ...] = (
@@ -118,17 +124,30 @@ class Outcome:
 def behaves_like_mysql(settings: Settings) -> bool:
     """Whether a scenario runs without RETURNING: on MySQL, and when the backend is unknown.
 
-    Without RETURNING the ORM leaves the most attributes unloaded (sqlalchemy-truth.md §2), so
-    an unknown backend is run as the worst backend it could be.
+    Without RETURNING the ORM leaves the most attributes unloaded
+    (`docs/semantics.md#i2-server-generated-values`), so an unknown backend is run as the worst
+    backend it could be.
     """
     return settings.backend in ("mysql", "unknown")
+
+
+def crash_kind(exc: BaseException) -> OutcomeKind:
+    """"missing_greenlet", "detached" (an unloaded attribute read once the session closed) or
+    "error" (anything else: the case is broken, not the code under test)."""
+    if is_missing_greenlet(exc):
+        return "missing_greenlet"
+    if isinstance(exc, DetachedInstanceError) and "cannot proceed" in str(exc):
+        return "detached"
+    return "error"
 
 
 def is_missing_greenlet(exc: BaseException) -> bool:
     """True for MissingGreenlet however the driver or the web framework surfaces it.
 
     asyncpg raises it bare; aiosqlite on 2.1 and the MySQL drivers wrap it in StatementError,
-    whose `.orig` is the MissingGreenlet (sqlalchemy-truth.md §1); a pydantic schema reading
+    whose `.orig` is the MissingGreenlet
+    (`docs/semantics.md#e1-the-exception-per-driver-and-version`,
+    `docs/semantics.md#e2-messages-and-catching-it`); a pydantic schema reading
     the attribute turns it into a ValidationError, and FastAPI serializing a `response_model`
     into a ResponseValidationError; a `field_serializer` reading it into a
     PydanticSerializationError. An exception group (anyio task groups, Starlette middleware)
@@ -249,7 +268,8 @@ async def _run_on_engine(
     except Exception as exc:
         return _outcome("error", "setup", exc)
 
-    with _imported_project(project, case.module, engine) as loaded:
+    importable = project / case.pythonpath if case.pythonpath else project
+    with _imported_project(importable, case.module, engine) as loaded:
         if isinstance(loaded, BaseException):
             return _outcome("error", "setup", loaded)
         module, modules = loaded
@@ -274,8 +294,7 @@ async def _run_on_engine(
         try:
             await _run_in_session(sessions, lambda session: _call(case, module, session), False)
         except Exception as exc:
-            kind: OutcomeKind = "missing_greenlet" if is_missing_greenlet(exc) else "error"
-            return _outcome(kind, "call", exc)
+            return _outcome(crash_kind(exc), "call", exc)
         return Outcome("ok")
 
 
@@ -308,7 +327,7 @@ async def _call(case: Case, module: ModuleType, session: Any) -> Any:
     namespace = {**vars(module), "session": session}
     code = compile(case.call, f"<{case.name} call>", "eval", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     result = eval(code, namespace)
-    if inspect.isawaitable(result):
+    while inspect.isawaitable(result):  # `f(session, await g(session))`: the code, then f's coroutine
         result = await result
     return result
 
@@ -342,8 +361,7 @@ async def _request(case: Case, module: ModuleType) -> Outcome:
         async with httpx.AsyncClient(transport=transport, base_url=_BASE_URL) as client:
             response = await client.request(request.method, request.path, **body)
     except Exception as exc:
-        kind: OutcomeKind = "missing_greenlet" if is_missing_greenlet(exc) else "error"
-        return _outcome(kind, "request", exc)
+        return _outcome(crash_kind(exc), "request", exc)
 
     if 200 <= response.status_code < 300:
         return Outcome("ok", phase="request", status=response.status_code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,27 +17,30 @@ import pytest
 
 from clikit import MODELS, SERVICE, TWO_FIXES, flushguard, make_project
 from codemods import cache as cache_mod
-from codemods import engine
+from codemods import engine, frontend
+from codemods.options import load_options
 
 ONE_JOB = {"jobs": 1}
 
 
 @pytest.fixture
 def parses(monkeypatch):
-    """Every text LibCST parses during the test, in order."""
+    """Every text parsed during the test (by LibCST or by the front end), in order."""
     seen = []
-    real = libcst.parse_module
 
-    def counting(source, *args, **kwargs):
-        seen.append(source)
-        return real(source, *args, **kwargs)
+    def counting(real):
+        def parse(source, *args, **kwargs):
+            seen.append(source)
+            return real(source, *args, **kwargs)
+        return parse
 
-    monkeypatch.setattr(libcst, "parse_module", counting)
+    monkeypatch.setattr(libcst, "parse_module", counting(libcst.parse_module))
+    monkeypatch.setattr(frontend, "parse", counting(frontend.parse))
     return seen
 
 
 def _run(project: Path, **kwargs):
-    return engine.run([project], dict(ONE_JOB), cwd=project, **kwargs)
+    return engine.run(load_options([project], ONE_JOB, cwd=project, **kwargs))
 
 
 def _findings(result):
@@ -80,7 +84,8 @@ def test_what_a_file_depends_on_is_part_of_the_key(tmp_path: Path) -> None:
     # So do the settings.
     models.write_text(MODELS, encoding="utf-8")
     assert _run(project).findings
-    assert engine.run([project], {**ONE_JOB, "expire-on-commit": False}, cwd=project).findings
+    options = load_options([project], {**ONE_JOB, "expire-on-commit": False}, cwd=project)
+    assert engine.run(options).findings
 
 
 def test_the_cache_folder_keeps_out_of_git_and_backups(tmp_path: Path) -> None:
@@ -126,6 +131,18 @@ def test_an_old_builds_entries_are_removed(tmp_path: Path) -> None:
     _run(project)
     assert not old.exists()
     assert (project / cache_mod.FOLDER / cache_mod.tool_digest()).is_dir()
+
+
+def test_a_change_anywhere_in_the_tool_is_a_new_build(tmp_path: Path) -> None:
+    """The analysis lives in subpackages: editing one must not reuse the old results."""
+    package = Path(cache_mod.__file__).resolve().parent
+    copy = tmp_path / "codemods"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = cache_mod.code_digest(copy)
+    assert before == cache_mod.tool_digest()
+    interpreter = copy / "analysis" / "interpreter.py"
+    interpreter.write_text(interpreter.read_text() + "\n# changed\n")
+    assert cache_mod.code_digest(copy) != before
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

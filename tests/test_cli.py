@@ -179,9 +179,39 @@ def test_sync_code_and_other_flushes_are_left_alone(project: Path) -> None:
 
 
 def test_a_run_with_no_candidate_file_does_not_import_libcst(tmp_path: Path) -> None:
-    """The SPEC: a run where no file mentions a flush or a model must not pay for LibCST."""
+    """A run where no file mentions a flush or a model does not pay for LibCST at all."""
     (tmp_path / "requirements.txt").write_text("asyncpg\n")
     (tmp_path / "plain.py").write_text("def add(a, b):\n    return a + b\n")
+    probe = (
+        "import sys\n"
+        "from codemods.cli import main\n"
+        "try:\n"
+        "    main(['check', '.'])\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('libcst' in sys.modules, code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.stdout.strip() == "False 0", result.stdout + result.stderr
+
+
+def test_a_run_with_models_but_no_flush_does_not_import_libcst(tmp_path: Path) -> None:
+    """Models, schemas and session factories are read without LibCST: it only writes fixes."""
+    (tmp_path / "requirements.txt").write_text("asyncpg\n")
+    (tmp_path / "models.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from sqlalchemy.ext.asyncio import async_sessionmaker\n"
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n"
+        "Session = async_sessionmaker(engine, expire_on_commit=False)\n"
+        "class Base(DeclarativeBase):\n"
+        "    pass\n"
+        "class User(Base):\n"
+        "    __tablename__ = 'users'\n"
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "class UserOut(BaseModel):\n"
+        "    id: int\n"
+    )
     probe = (
         "import sys\n"
         "from codemods.cli import main\n"

@@ -6,32 +6,50 @@ import os
 import pty
 import select
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from clikit import MODELS, REQUIREMENTS, TWO_FIXES, environment, script
+from codemods.cli import _Progress
 
-#: Enough files that a run outlasts the bar's half-second delay on any machine we run on.
-FILES = 120
+#: A run must outlast the bar's delay by this much for the bar to be drawn a few times.
+LONG_ENOUGH = 3 * _Progress.DELAY
 
 
 @pytest.fixture(scope="module")
 def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose cold run outlasts the bar's delay on this machine: files are added
+    (doubling) until one cold run, timed here, lasts long enough."""
     root = tmp_path_factory.mktemp("many")
     (root / "app").mkdir()
     (root / "app" / "__init__.py").write_text("")
     (root / "app" / "models.py").write_text(MODELS)
-    for number in range(FILES):
-        (root / "app" / f"service_{number:03}.py").write_text(TWO_FIXES)
     (root / "requirements.txt").write_text(REQUIREMENTS)
+    count = 0
+    for _ in range(10):
+        for number in range(count, max(120, 2 * count)):
+            (root / "app" / f"service_{number:05}.py").write_text(TWO_FIXES)
+        count = max(120, 2 * count)
+        started = time.monotonic()
+        subprocess.run([*script(), "check", "--no-cache", "--no-progress", "."], cwd=root,
+                       capture_output=True, env=environment(), check=False)
+        if time.monotonic() - started >= LONG_ENOUGH:
+            break
     return root
+
+
+def files_in(root: Path) -> int:
+    return len(list((root / "app").glob("service_*.py")))
 
 
 def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, bytes]:
     """(exit code, stdout from a pipe, everything written to the terminal that is stderr)."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([*script(), *args], cwd=cwd, stdout=subprocess.PIPE,
+    output = tempfile.TemporaryFile()  # not a pipe: a large report must not block the run
+    process = subprocess.Popen([*script(), *args], cwd=cwd, stdout=output,
                                stderr=terminal, stdin=subprocess.DEVNULL, env=environment())
     os.close(terminal)
     seen = bytearray()
@@ -50,25 +68,30 @@ def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str, bytes]:
             seen += chunk
     finally:
         os.close(controller)
-    stdout = process.stdout.read().decode() if process.stdout else ""
-    return process.wait(timeout=60), stdout, bytes(seen)
+    code = process.wait(timeout=60)
+    output.seek(0)
+    stdout = output.read().decode()
+    output.close()
+    return code, stdout, bytes(seen)
 
 
 def test_a_long_run_shows_a_bar_on_a_terminal_and_erases_it(many: Path) -> None:
-    code, stdout, terminal = run_on_a_terminal("check", ".", cwd=many)
+    code, stdout, terminal = run_on_a_terminal("check", "--no-cache", ".", cwd=many)
     assert code == 1
     assert b"flushguard: analysing [" in terminal and b"#" in terminal
     # The bar is erased before the summary, which ends the terminal's output on its own line.
     last = terminal.rsplit(b"\r\x1b[K", 1)[1]
-    assert last.startswith(b"240 findings in 120 files") and b"\x1b" not in last
-    # The payload went to the pipe, untouched by the bar.
-    assert "\x1b" not in stdout and "\r" not in stdout and len(stdout.splitlines()) == 2 * FILES
+    files = files_in(many)
+    assert last.startswith(f"{2 * files:,} findings in {files:,} files".encode()) and b"\x1b" not in last
+    # The payload went to stdout (a file), untouched by the bar.
+    assert "\x1b" not in stdout and "\r" not in stdout and len(stdout.splitlines()) == 2 * files
 
 
 def test_no_progress_and_quiet_keep_the_terminal_clean(many: Path) -> None:
     _, _, terminal = run_on_a_terminal("check", "--no-progress", ".", cwd=many)
     assert b"analysing" not in terminal and b"\x1b" not in terminal
-    assert terminal.startswith(b"240 findings in 120 files")
+    files = files_in(many)
+    assert terminal.startswith(f"{2 * files:,} findings in {files:,} files".encode())
     code, _, terminal = run_on_a_terminal("check", "--quiet", ".", cwd=many)
     assert (code, terminal) == (1, b"")
 
@@ -78,7 +101,8 @@ def test_a_pipe_never_gets_escape_codes(many: Path) -> None:
                           env=environment(), timeout=120)
     assert done.returncode == 1
     assert b"\x1b" not in done.stderr and b"\r" not in done.stderr
-    assert done.stderr.startswith(b"240 findings in 120 files")
+    files = files_in(many)
+    assert done.stderr.startswith(f"{2 * files:,} findings in {files:,} files".encode())
 
 
 def test_the_bar_counts_files_while_the_engine_reports_them() -> None:

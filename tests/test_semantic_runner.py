@@ -163,6 +163,33 @@ def test_expire_on_commit_setting_reaches_the_session_factory(
     assert outcome.kind == expected, outcome.describe()
 
 
+def test_a_read_once_the_session_closed_is_the_detached_crash(database, tmp_path):
+    """After the session closed, the same unloaded read raises DetachedInstanceError: the
+    crash a session-block finding predicts, told apart from any other error."""
+    app = APP + """
+
+    async def close_and_read_status(session, name):
+        user = await create_user(session, name)
+        await session.close()
+        return user.status
+
+
+    async def close_and_fail_otherwise(session, name):
+        await create_user(session, name)
+        await session.close()
+        raise RuntimeError("not a crash of an unloaded read")
+"""
+
+    case = write_case(tmp_path, "close_and_read_status(session, 'bob')",
+                      files={"models.py": MODELS, "app.py": app})
+    outcome = run(case, MYSQL, database, tmp_path)
+    assert outcome.kind == "detached", outcome.describe()
+    assert "DetachedInstanceError" in outcome.traceback
+    other = write_case(tmp_path, "close_and_fail_otherwise(session, 'bob')",
+                       files={"models.py": MODELS, "app.py": app}, name="other")
+    assert run(other, MYSQL, database, tmp_path).kind == "error"
+
+
 def test_seed_is_committed_before_the_call(database, tmp_path):
     case = write_case(
         tmp_path,

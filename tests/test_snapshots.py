@@ -17,6 +17,7 @@ import pytest
 
 from codemods import report
 from codemods.engine import RunResult, run
+from codemods.options import load_options
 from casekit import Case, load_cases
 
 UPDATE = os.environ.get("FLUSHGUARD_UPDATE_SNAPSHOTS") == "1"
@@ -25,7 +26,7 @@ CASES = load_cases()
 
 def _run(case: Case, unsafe_fixes: bool = False) -> RunResult:
     overrides: Dict[str, object] = {"unsafe-fixes": True} if unsafe_fixes else {}
-    return run([case.input_dir], overrides, cwd=case.input_dir, root=case.input_dir)
+    return run(load_options([case.input_dir], overrides, cwd=case.input_dir, root=case.input_dir))
 
 
 def _changed_files(result: RunResult) -> Dict[str, str]:
@@ -96,7 +97,7 @@ def test_fix_is_idempotent_and_only_inserts(case: Case, tmp_path: Path) -> None:
     """A second run changes nothing, and the fix only adds lines (everything else byte for byte)."""
     project = tmp_path / "project"
     shutil.copytree(case.input_dir, project)
-    first = run([project], {"unsafe-fixes": True}, cwd=project, root=project)
+    first = run(load_options([project], {"unsafe-fixes": True}, cwd=project, root=project))
     for outcome in first.outcomes:
         if not outcome.changed:
             continue
@@ -110,6 +111,22 @@ def test_fix_is_idempotent_and_only_inserts(case: Case, tmp_path: Path) -> None:
             ), (outcome.display, old_lines[i1:i2])
         assert outcome.new_data is not None
         outcome.path.write_bytes(outcome.new_data)
-    second = run([project], {"unsafe-fixes": True}, cwd=project, root=project)
+    second = run(load_options([project], {"unsafe-fixes": True}, cwd=project, root=project))
     assert [o.display for o in second.outcomes if o.changed] == []
     assert [f for f in second.findings if f.fix is not None] == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_positions_agree(case: Case) -> None:
+    """One finding's site line, its message and its fix name the same statement: the message
+    says the site's line, the fix follows that statement, and its text goes in after it (after
+    the refreshes right after it), never before it."""
+    result = _run(case, unsafe_fixes=True)
+    texts = {o.display: o.old_text for o in result.outcomes}
+    for finding in result.findings:
+        assert f"line {finding.site.line}" in finding.message, finding.message
+        if finding.fix is None or finding.fix.edit is None:
+            continue
+        assert finding.fix.line == finding.site.line, (finding.message, finding.fix)
+        lines = texts[finding.path].splitlines()
+        assert finding.site.line <= finding.fix.edit.before <= len(lines), (finding.message, finding.fix)

@@ -11,18 +11,20 @@ reader needs to know which parser ran.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+
+from codemods import files
 
 
-@dataclass(frozen=True)
 class ParseError(Exception):
     """The source is not Python that either parser reads: one line for the user."""
 
-    message: str
-    line: int
-    column: int
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message, line, column)
+        self.message, self.line, self.column = message, line, column
 
     def __str__(self) -> str:
+        if self.message.startswith("too deeply nested"):
+            return self.message
         return f"{self.message} (line {self.line}, column {self.column})"
 
 
@@ -37,6 +39,9 @@ def parse(source: str) -> ast.Module:
         first = exc
     except (RecursionError, MemoryError):
         raise ParseError("too deeply nested to analyse", 1, 1) from None
+    nested = files.too_deeply_nested(source)
+    if nested:  # LibCST's native parser would crash the process on it
+        raise ParseError(nested, 1, 1)
     newer = _parse_newer(source)
     if newer is not None:
         return newer
