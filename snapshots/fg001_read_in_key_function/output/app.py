@@ -1,0 +1,39 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Board(Base):
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phases: Mapped[list["Phase"]] = relationship(back_populates="board")
+
+
+class Phase(Base):
+    __tablename__ = "phases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    position: Mapped[int]
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    board: Mapped[Board] = relationship(back_populates="phases")
+
+
+async def bump(session: AsyncSession) -> list[str]:
+    phases = (await session.scalars(select(Phase))).all()
+    for phase in phases:
+        phase.position += 1
+    await session.flush()
+    for phases_item in phases:
+        await session.refresh(phases_item, ["updated_at"])
+    newest = sorted(phases, key=lambda p: p.updated_at, reverse=True)
+    return [p.name for p in newest]

@@ -1,0 +1,37 @@
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Board(Base):
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phases: Mapped[list["Phase"]] = relationship(back_populates="board")
+
+
+class Phase(Base):
+    __tablename__ = "phases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    position: Mapped[int]
+    board_id: Mapped[int] = mapped_column(ForeignKey("boards.id"))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+    board: Mapped[Board] = relationship(back_populates="phases")
+
+
+async def rename_all(session: AsyncSession, names: dict[int, str]) -> dict[int, str]:
+    result = await session.execute(select(Phase).where(Phase.id.in_(list(names))))
+    phases = {phase.id: phase for phase in result.scalars()}
+    for phase_id, phase in phases.items():
+        phase.name = names[phase_id]
+    await session.commit()
+    return {phase_id: phase.updated_at.isoformat() for phase_id, phase in phases.items()}

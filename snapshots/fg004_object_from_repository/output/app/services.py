@@ -1,0 +1,17 @@
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Task
+from app.repositories import TaskRepository
+
+
+class TaskService:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+        self.tasks = TaskRepository(db)
+
+    async def rename(self, task_id: int, title: str) -> Task:
+        task = await self.tasks.get(task_id)
+        task.title = title
+        await self.db.flush()
+        await self.db.refresh(task, ["updated_at"])
+        return task

@@ -1,0 +1,15 @@
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Task
+from app.notifications import describe
+
+
+class TaskService:
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def rename(self, task_id: int, title: str) -> dict:
+        task = await self.db.get(Task, task_id)
+        task.title = title
+        await self.db.flush()
+        return describe(task)
