@@ -4,7 +4,9 @@
 Generates a synthetic FastAPI + SQLAlchemy async project (benchmarks/synthetic.py) at each
 size (1x, 2x, 4x, 8x a base of --base-files files), runs `flushguard check` on it as a
 subprocess and prints a Markdown table: CPU seconds, wall seconds, peak memory, files per
-second and the findings (which must equal the bugs the generator planted). When ast-grep
+second and the findings (which must equal the bugs the generator planted, path, line and
+rule). --profile service generates a service-heavy backend instead (benchmarks/
+service_heavy.py), where most service modules flush or commit. When ast-grep
 and ruff are installed, the same tree goes through `ast-grep run -p 'await $S.flush()'`
 and `ruff check --select ASYNC`, and the table gives flushguard's CPU time as a multiple
 of theirs. When flushguard has --no-cache, the cold run uses it, and a run that fills the
@@ -13,6 +15,7 @@ cache, a warm run and a run after one file changed follow.
 Standard library only; Linux (the process tree's memory is read from /proc).
 
     python benchmarks/run.py                          # 1,2,4,8 x 1,000 files
+    python benchmarks/run.py --profile service --sizes 1,2,4
     python benchmarks/run.py --sizes 1,2 --json out.json
     python benchmarks/run.py --baseline before.json   # adds a speed-up column
 """
@@ -81,6 +84,14 @@ class Measurement:
     #: What the tool reported: flushguard's findings, ast-grep's matches, ruff's diagnostics.
     count: Optional[int] = None
     files_scanned: Optional[int] = None
+    #: flushguard's findings against the planted ones, by path, line and rule: planted but
+    #: not reported, reported but not planted, and how many of the latter are latent bugs
+    #: (real bugs in shapes the analysis did not follow when the generator was written).
+    missing: Optional[int] = None
+    unexpected: Optional[int] = None
+    unexpected_latent: Optional[int] = None
+    #: (path, line, code) of every finding, read from the JSON report; dropped once compared.
+    found: Optional[List[Tuple[str, int, str]]] = field(default=None, repr=False)
     #: The 1-minute load average when the run started and when it ended: above the number of
     #: CPUs, other processes competed for them and the wall time is inflated.
     load_before: Optional[float] = None
@@ -263,11 +274,14 @@ def flushguard_help(command: Sequence[str]) -> str:
 
 
 def read_flushguard(m: Measurement) -> Measurement:
-    """Findings and files scanned from ``check --format json``."""
+    """Findings (their count and positions) and files scanned from ``check --format json``."""
     try:
-        summary = json.loads(m.stdout)["summary"]
+        report = json.loads(m.stdout)
+        summary = report["summary"]
         m.count = int(summary["findings"])
         m.files_scanned = int(summary["files_scanned"])
+        m.found = [(str(f["path"]), int(f["line"]), str(f["code"]))
+                   for f in report.get("findings", ())]
     except (ValueError, KeyError, TypeError):
         m.count = sum(1 for line in m.stdout.splitlines() if re.search(r":\d+:\d+: FG\d{3} ", line))
     return m
@@ -378,6 +392,12 @@ class SizeResult:
     generate_s: float
     root: str
     runs: List[Measurement] = field(default_factory=list)
+    profile: str = "default"
+    flush_sites: Optional[int] = None
+    commit_sites: Optional[int] = None
+    models: Optional[int] = None
+    latent: int = 0
+    latent_by_code: Dict[str, int] = field(default_factory=dict)
 
     def run(self, tool: str, mode: str = "cold") -> Optional[Measurement]:
         return next((m for m in self.runs if m.tool == tool and m.mode == mode), None)
@@ -387,34 +407,77 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def generate(root: Path, files: int, seed: int) -> Dict:
+Position = Tuple[str, int, str]
+
+
+def generate(root: Path, files: int, seed: int, profile: str = "default") -> Dict:
     """Generate the project in a child process, so that this one stays small: a command's
-    ru_maxrss is never below the size of the process that started it."""
+    ru_maxrss is never below the size of the process that started it.
+
+    The summary, with ``expected`` and ``latent``: the (path, line, code) of every planted
+    finding and of every latent bug."""
     done = subprocess.run([sys.executable, str(HERE / "synthetic.py"), str(root),
-                           "--files", str(files), "--seed", str(seed)],
+                           "--files", str(files), "--seed", str(seed), "--profile", profile,
+                           "--expected"],
                           check=False, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"run.py: generating {root} failed:\n{done.stderr.strip()}")
-    return json.loads(done.stdout)
+    summary, end = json.JSONDecoder().raw_decode(done.stdout)
+    summary["expected"], summary["latent"] = read_expected(done.stdout[end:])
+    return summary
+
+
+def read_expected(text: str) -> Tuple[List[Position], List[Position]]:
+    """``path:line: CODE`` lines (planted) and ``path:line: CODE latent`` lines."""
+    expected: List[Position] = []
+    latent: List[Position] = []
+    for line in text.splitlines():
+        match = re.fullmatch(r"(.+):(\d+): (FG\d{3})( latent)?", line.strip())
+        if match:
+            (latent if match.group(4) else expected).append(
+                (match.group(1), int(match.group(2)), match.group(3)))
+    return expected, latent
+
+
+def compare(m: Measurement, expected: Sequence[Position], latent: Sequence[Position]
+            ) -> List[str]:
+    """Set ``m.missing``, ``m.unexpected`` and ``m.unexpected_latent`` from ``m.found``; a few
+    of the differences, to show."""
+    if m.found is None:
+        return []
+    found, planted = set(m.found), set(expected)
+    missing, unexpected = sorted(planted - found), sorted(found - planted)
+    m.missing, m.unexpected = len(missing), len(unexpected)
+    m.unexpected_latent = len(set(unexpected) & set(latent))
+    m.found = None
+    return ([f"missing {p}:{n}: {c}" for p, n, c in missing[:5]]
+            + [f"unexpected {p}:{n}: {c}" for p, n, c in unexpected[:5]])
 
 
 def bench_size(size: int, base_files: int, seed: int, out: Path, tools: Dict[str, List[str]],
-               cache: bool, interval: float, keep: bool) -> SizeResult:
+               cache: bool, interval: float, keep: bool, profile: str = "default") -> SizeResult:
     files = base_files * size
-    root = out / f"project-{size}x"
+    root = out / (f"project-{size}x" if profile == "default" else f"project-{profile}-{size}x")
     if root.exists():
         shutil.rmtree(root)
     tag = f"[{size}×]"
-    log(f"{tag} generating {files:,} files in {root}")
+    log(f"{tag} generating {files:,} files ({profile} profile) in {root}")
     started = time.perf_counter()
-    project = generate(root, files, seed)
+    project = generate(root, files, seed, profile)
     result = SizeResult(size=size, files=project["files"], lines=project["lines"],
                         bytes=project["bytes"], flush_files=project["flush_files"],
                         planted=project["expected_findings"],
                         planted_by_code=project["expected_by_code"],
-                        generate_s=time.perf_counter() - started, root=str(root))
+                        generate_s=time.perf_counter() - started, root=str(root),
+                        profile=profile, flush_sites=project.get("flush_sites"),
+                        commit_sites=project.get("commit_sites"), models=project.get("models"),
+                        latent=project.get("latent_findings", 0),
+                        latent_by_code=project.get("latent_by_code", {}))
     log(f"{tag} {result.files:,} files, {result.lines:,} lines, {result.flush_files:,} that "
-        f"flush or commit, {result.planted:,} planted findings ({result.generate_s:.1f} s)")
+        f"flush or commit ({result.flush_sites:,} flush and {result.commit_sites:,} commit "
+        f"sites), {result.models:,} models, {result.planted:,} planted findings"
+        + (f", {result.latent:,} latent bugs" if result.latent else "")
+        + f" ({result.generate_s:.1f} s)")
     try:
         if "ast-grep" in tools:
             m = read_ast_grep(measure([*tools["ast-grep"], "run", "-p", AST_GREP_PATTERN, "."],
@@ -437,14 +500,17 @@ def bench_size(size: int, base_files: int, seed: int, out: Path, tools: Dict[str
                 synthetic.touch(root, project["first_service"])
             m = read_flushguard(measure([*command, "."], root, "flushguard", mode, interval))
             m.stdout = ""
+            differences = compare(m, project["expected"], project["latent"])
             result.runs.append(m)
             log(f"{tag} flushguard {MODE_LABELS[mode]}: {m.count} findings, {m.cpu_s:.1f} s CPU, "
                 f"{m.wall_s:.1f} s wall, {m.peak_mib:.0f} MiB peak (exit {m.exit_code})")
             if m.exit_code not in (0, 1):
                 log(f"{tag} flushguard exited {m.exit_code}:\n{m.stderr.strip()[-2000:]}")
-            if m.count is not None and m.count != result.planted:
+            if differences or (m.count is not None and m.count != result.planted):
                 log(f"{tag} warning: flushguard found {m.count} findings, the generator planted "
-                    f"{result.planted}")
+                    f"{result.planted}" + "".join(f"\n  {line}" for line in differences)
+                    + (f"\n  {m.unexpected_latent} of the unexpected are latent bugs"
+                       if m.unexpected_latent else ""))
             if m.files_scanned is not None and m.files_scanned != result.files:
                 log(f"{tag} warning: flushguard scanned {m.files_scanned:,} files of "
                     f"{result.files:,} (is the folder ignored by git?)")
@@ -473,9 +539,7 @@ def main_rows(results: Sequence[SizeResult], baseline: Dict[Tuple[int, str], flo
     for r in results:
         sg, ruff = r.run("ast-grep"), r.run("ruff")
         for m in (m for m in r.runs if m.tool == "flushguard"):
-            findings = fmt_int(m.count)
-            if m.count != r.planted:
-                findings += f" (planted {r.planted:,})"
+            findings = fmt_int(m.count) + findings_note(m, r.planted)
             cells = {
                 "size": f"{r.size}×", "run": MODE_LABELS[m.mode], "files": fmt_int(r.files),
                 "lines": fmt_int(r.lines), "findings": findings, "CPU s": fmt_float(m.cpu_s),
@@ -490,6 +554,19 @@ def main_rows(results: Sequence[SizeResult], baseline: Dict[Tuple[int, str], flo
             cells["CPU speed-up"] = fmt_ratio(base / m.cpu_s if base and m.cpu_s else None)
             rows.append([cells[h] for h in headers])
     return headers, rows
+
+
+def findings_note(m: Measurement, planted: int) -> str:
+    """Empty when the findings are exactly the planted ones, else what differs."""
+    if not m.missing and not m.unexpected and m.count == planted:
+        return ""
+    parts = []
+    if m.missing:
+        parts.append(f"{m.missing:,} missing")
+    if m.unexpected:
+        parts.append(f"{m.unexpected:,} unexpected"
+                     + (f", {m.unexpected_latent:,} latent" if m.unexpected_latent else ""))
+    return f" (planted {planted:,}" + (": " + ", ".join(parts) if parts else "") + ")"
 
 
 def reference_rows(results: Sequence[SizeResult]) -> List[List[str]]:
@@ -533,8 +610,10 @@ def busy_note(results: Sequence[SizeResult], cpus: int) -> Optional[str]:
             "less so.")
 
 
-def load_baseline(path: Path) -> Dict[Tuple[int, str], float]:
-    """(size, run label) -> CPU seconds, from a previous --json file or a saved table."""
+def load_baseline(path: Path, profile: Optional[str] = None) -> Dict[Tuple[int, str], float]:
+    """(size, run label) -> CPU seconds, from a previous --json file or a saved table.
+
+    A --json file of another profile than ``profile`` is refused (a table does not say)."""
     text = path.read_text(encoding="utf-8")
     baseline: Dict[Tuple[int, str], float] = {}
     try:
@@ -545,6 +624,9 @@ def load_baseline(path: Path) -> Dict[Tuple[int, str], float]:
             if size is not None and cpu is not None:
                 baseline[(int(size), row.get("run", "cold"))] = cpu
         return baseline
+    theirs = data.get("profile", "default")
+    if profile is not None and theirs != profile:
+        raise SystemExit(f"run.py: {path} measured the {theirs} profile, not {profile}")
     for entry in data.get("sizes", []):
         for run in entry.get("runs", []):
             if run.get("tool") == "flushguard":
@@ -554,7 +636,7 @@ def load_baseline(path: Path) -> Dict[Tuple[int, str], float]:
 
 
 def _run_json(m: Measurement) -> Dict[str, object]:
-    data = {k: v for k, v in asdict(m).items() if k not in ("stdout", "stderr")}
+    data = {k: v for k, v in asdict(m).items() if k not in ("stdout", "stderr", "found")}
     data["peak_mib"] = m.peak_mib
     data["max_process_mib"] = m.max_process_mib
     return data
@@ -599,6 +681,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python benchmarks/run.py",
         description=__doc__.split("\n\n")[0] + " " + __doc__.split("\n\n")[1].replace("\n", " "),
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=synthetic.PROFILES, default="default",
+                        help="the generated project: default (a FastAPI application where about "
+                             "5%% of the files flush) or service (a service-heavy backend where "
+                             "most service modules flush or commit); one profile per run")
     parser.add_argument("--sizes", type=parse_sizes, default=[1, 2, 4, 8],
                         help="multiples of --base-files to run, comma-separated (default 1,2,4,8)")
     parser.add_argument("--base-files", type=int, default=1000,
@@ -608,7 +694,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for the generated projects (default: a temporary folder); "
                              "avoid a folder git ignores, flushguard would skip its files")
     parser.add_argument("--keep", action="store_true",
-                        help="keep the generated projects (project-<size>x under --out)")
+                        help="keep the generated projects (project-<size>x, or "
+                             "project-service-<size>x, under --out)")
     parser.add_argument("--flushguard", default=None, metavar="PATH",
                         help="the flushguard command (default: beside this Python, else on PATH; "
                              "may carry arguments: 'python -m codemods')")
@@ -649,7 +736,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cache = supports_no_cache(flushguard_help(flushguard))
     log("flushguard has --no-cache: cold, cache fill, warm and one-file-changed runs" if cache
         else "flushguard has no --no-cache: one run per size")
-    baseline = load_baseline(args.baseline) if args.baseline else {}
+    baseline = load_baseline(args.baseline, args.profile) if args.baseline else {}
     env = environment(tools, cache)
     out = args.out or Path(tempfile.mkdtemp(prefix="flushguard-bench-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -657,7 +744,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         for size in args.sizes:
             results.append(bench_size(size, args.base_files, args.seed, out.resolve(), tools,
-                                      cache, args.interval, args.keep))
+                                      cache, args.interval, args.keep, args.profile))
     finally:
         if not args.keep and args.out is None:
             shutil.rmtree(out, ignore_errors=True)
@@ -666,7 +753,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     version = env["tools"]["flushguard"]["version"]  # type: ignore[index]
     print(f"{version} ({shlex.join(flushguard)}), benchmarks at {env['commit'] or 'unknown'}, "
           f"Python {env['python']}, {env['usable_cpus']} CPUs, --jobs default, seed {args.seed}, "
-          f"--base-files {args.base_files:,}")
+          f"--base-files {args.base_files:,}, --profile {args.profile}")
     print()
     print(format_table(headers, rows, right), end="")
     reference = reference_rows(results)
@@ -685,6 +772,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.json:
         data = {
             "version": 1,
+            "profile": args.profile,
             "base_files": args.base_files,
             "seed": args.seed,
             "environment": env,

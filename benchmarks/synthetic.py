@@ -21,6 +21,9 @@ files around them), each drawn from its own seeded random generator: a larger pr
 the smaller one's domains plus new ones, so the findings grow with the file count.
 
     python benchmarks/synthetic.py OUT --files 1000      # write a project, print its numbers
+
+``--profile service`` writes the service-heavy profile instead (service_heavy.py): a backend
+where nearly every service module flushes or commits.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 #: Rule-code markers: a template line ``"text" + MARK + "FG001"`` expects that finding there.
 MARK = "\x00"
+#: A real bug in a shape today's analysis does not follow (an object that came back from a
+#: getter): recorded, with the finding a fuller analysis must report there, but not expected.
+LATENT = "\x01"
 
 NOUNS = (
     "Invoice", "Shipment", "Customer", "Product", "Warehouse", "Ticket", "Project", "Task",
@@ -172,19 +179,22 @@ def make_domain(index: int, seed: int) -> Domain:
 
 
 class Source:
-    """Lines of one file; a line may carry ``MARK`` + rule codes (comma-separated)."""
+    """Lines of one file; a line may carry ``MARK`` (or ``LATENT``) + rule codes
+    (comma-separated)."""
 
     def __init__(self) -> None:
         self.lines: List[str] = []
         self.marks: List[Tuple[int, str]] = []
+        self.latent: List[Tuple[int, str]] = []
 
     def add(self, *lines: str) -> None:
         for text in lines:
             for piece in text.split("\n"):
-                if MARK in piece:
-                    piece, _, codes = piece.partition(MARK)
-                    for code in codes.split(","):
-                        self.marks.append((len(self.lines) + 1, code))
+                for marker, marks in ((MARK, self.marks), (LATENT, self.latent)):
+                    if marker in piece:
+                        piece, _, codes = piece.partition(marker)
+                        for code in codes.split(","):
+                            marks.append((len(self.lines) + 1, code))
                 self.lines.append(piece)
 
     def blank(self, count: int = 1) -> None:
@@ -1699,12 +1709,24 @@ class Project:
     expected: List[Expected] = field(default_factory=list)
     #: The first service module (what a "one file changed" run edits).
     first_service: Optional[str] = None
+    profile: str = "default"
+    #: Mapped classes (models) the project defines.
+    models: int = 0
+    #: Real bugs today's analysis does not see (see ``LATENT``): not expected.
+    latent: List[Expected] = field(default_factory=list)
+    #: ``.flush(`` and ``.commit(`` calls of every Python file that has any: path -> (n, n).
+    sites: Dict[str, Tuple[int, int]] = field(default_factory=dict)
 
     def summary(self) -> Dict[str, object]:
-        return {"files": self.files, "lines": self.lines, "bytes": self.bytes,
-                "domains": self.domains, "flush_files": self.flush_files,
+        flush = sum(f for f, _ in self.sites.values())
+        commit = sum(c for _, c in self.sites.values())
+        return {"profile": self.profile, "files": self.files, "lines": self.lines,
+                "bytes": self.bytes, "domains": self.domains, "models": self.models,
+                "flush_files": self.flush_files, "flush_sites": flush, "commit_sites": commit,
                 "expected_findings": len(self.expected),
                 "expected_by_code": dict(sorted(_by_code(self.expected).items())),
+                "latent_findings": len(self.latent),
+                "latent_by_code": dict(sorted(_by_code(self.latent).items())),
                 "first_service": self.first_service}
 
 
@@ -1716,6 +1738,28 @@ def _by_code(expected: Sequence[Expected]) -> Dict[str, int]:
 
 
 FLUSH_MARKERS = (".flush(", ".commit(", ".rollback(")
+MODEL_CLASS = re.compile(r"^class \w+\(.*\bBase\):", re.M)
+
+
+def write_project(project: Project, written: Dict[str, str]) -> None:
+    """Write every file under ``project.root`` and count what the summary reports."""
+    for path, text in written.items():
+        target = project.root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        if path.endswith(".py"):
+            project.files += 1
+            project.lines += text.count("\n")
+            project.bytes += len(text.encode("utf-8"))
+            if any(marker in text for marker in FLUSH_MARKERS):
+                project.flush_files += 1
+            flush, commit = text.count(".flush("), text.count(".commit(")
+            if flush or commit:
+                project.sites[path] = (flush, commit)
+            if path.startswith("app/models/"):
+                project.models += len(MODEL_CLASS.findall(text))
+    project.expected.sort(key=lambda e: (e.path, e.line, e.code))
+    project.latent.sort(key=lambda e: (e.path, e.line, e.code))
 
 
 def plan_files(files: int,
@@ -1793,8 +1837,21 @@ def _lines(kind: str, rng: random.Random) -> int:
     return int(low + (high - low) * rng.random() ** 1.6)
 
 
-def generate(root: Path, files: int, seed: int = 1) -> Project:
-    """Write a project of exactly ``files`` Python files (plus two config files) under ``root``."""
+#: The generators: ``default`` is this module's, ``service`` is service_heavy.py's.
+PROFILES = ("default", "service")
+
+
+def generate(root: Path, files: int, seed: int = 1, profile: str = "default",
+             reveal: bool = False) -> Project:
+    """Write a project of exactly ``files`` Python files (plus two config files) under ``root``.
+
+    ``profile`` picks the generator (:data:`PROFILES`); ``reveal`` (service profile) writes the
+    latent bugs in a shape today's analysis follows, so that they are expected too."""
+    if profile == "service":
+        import service_heavy
+        return service_heavy.generate(root, files, seed, reveal=reveal)
+    if profile != "default":
+        raise ValueError(f"unknown profile {profile!r} (expected one of {', '.join(PROFILES)})")
     root = Path(root)
     project = Project(root=root)
     routers: List[Domain] = []
@@ -1890,17 +1947,7 @@ def generate(root: Path, files: int, seed: int = 1) -> Project:
         written[path] = text
     written["app/main.py"] = main_module(routers)
     project.domains = len(routers)
-    for path, text in written.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        if path.endswith(".py"):
-            project.files += 1
-            project.lines += text.count("\n")
-            project.bytes += len(text.encode("utf-8"))
-            if any(marker in text for marker in FLUSH_MARKERS):
-                project.flush_files += 1
-    project.expected.sort(key=lambda e: (e.path, e.line, e.code))
+    write_project(project, written)
     return project
 
 
@@ -1930,16 +1977,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("out", type=Path, help="folder to write the project into (must not exist)")
     parser.add_argument("--files", type=int, default=1000, help="Python files (default 1000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--profile", choices=PROFILES, default="default",
+                        help="default: a FastAPI application where about 5 %% of the files flush; "
+                             "service: a service-heavy backend where most service files flush "
+                             "or commit (default: default)")
+    parser.add_argument("--reveal", action="store_true",
+                        help="service profile: write the latent bugs in a shape today's analysis "
+                             "follows (they are then expected)")
     parser.add_argument("--expected", action="store_true",
-                        help="also print every planted finding (path:line: CODE)")
+                        help="also print every planted finding (path:line: CODE), and every "
+                             "latent one (path:line: CODE latent)")
     args = parser.parse_args(argv)
     if args.out.exists():
         parser.error(f"{args.out} exists")
-    project = generate(args.out, args.files, args.seed)
+    project = generate(args.out, args.files, args.seed, args.profile, args.reveal)
     print(json.dumps(project.summary(), indent=2))
     if args.expected:
         for item in project.expected:
             print(f"{item.path}:{item.line}: {item.code}")
+        for item in project.latent:
+            print(f"{item.path}:{item.line}: {item.code} latent")
     return 0
 
 
