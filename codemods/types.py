@@ -486,6 +486,10 @@ class FlushEffect:
     when: Optional[Tuple[str, Optional[int], bool, Optional[bool]]] = None
     #: Only on the path through this ``except`` clause of the function (that returns normally).
     error_path: Optional[str] = None
+    #: Parameters the function refreshes after its sites on every path that returns normally:
+    #: ``(position or None, name, attribute names or None for a plain refresh)``. The caller
+    #: sees those arguments reloaded (``await s.commit(); await s.refresh(obj); return obj``).
+    reloads: Tuple[Tuple[Optional[int], str, Optional[Tuple[str, ...]]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -464,3 +464,76 @@ def test_a_refresh_naming_a_many_to_one_of_an_expired_object_loads_its_columns()
     result = analyze(lower_module(frontend.parse(text), text), text, "app/service.py", index,
                      MYSQL, "app.service")
     assert result.findings == ()
+
+
+HELPERS_THAT_REFRESH = textwrap.dedent(
+    """\
+    from app.models import User
+
+
+    class Users:
+        async def plain(self, user: User) -> User:
+            user.email = "a"
+            await self.db.commit()
+            await self.db.refresh(user)
+            return user
+
+        async def narrower_on_one_path(self, user: User, full: bool) -> User:
+            user.email = "a"
+            await self.db.commit()
+            if full:
+                await self.db.refresh(user)
+            else:
+                await self.db.refresh(user, ["created_at", "email"])
+            return user
+
+        async def not_on_every_path(self, user: User, quick: bool) -> User:
+            user.email = "a"
+            await self.db.commit()
+            if quick:
+                return user
+            await self.db.refresh(user)
+            return user
+
+        async def before_the_commit(self, user: User) -> User:
+            await self.db.refresh(user)
+            user.email = "a"
+            await self.db.commit()
+            return user
+    """
+)
+
+
+def test_a_helper_publishes_what_it_refreshes_after_its_sites_on_every_normal_path() -> None:
+    result = findings(HELPERS_THAT_REFRESH)
+    reloads = {e.function.rpartition(".")[2]: e.reloads for e in result.flush_effects}
+    assert reloads == {
+        "plain": ((0, "user", None),),
+        "narrower_on_one_path": ((0, "user", ("created_at", "email")),),
+        "not_on_every_path": (),
+        "before_the_commit": (),
+    }
+
+
+def test_a_caller_sees_its_argument_reloaded_by_the_helper_and_only_then() -> None:
+    from codemods.types import FlushEffect
+
+    def facts(reloads):
+        return CallFacts(flushers={"app.service.Users.update": (FlushEffect(
+            "app.service.Users.update", "self.db", "commit", reloads=reloads),)})
+
+    source = """\
+        from app.models import User
+
+
+        class Users:
+            async def route(self, user_id):
+                user = await self.db.get(User, user_id)
+                await self.update(user)
+                return {"created_at": user.created_at, "email": user.email}
+        """
+    assert [(f.line, f.code) for f in findings(source, MYSQL, facts(())).findings] == \
+        [(8, "FG003"), (8, "FG003")]
+    assert findings(source, MYSQL, facts(((0, "user", None),))).findings == ()
+    narrow = findings(source, MYSQL, facts(((0, "user", ("email",)),)))
+    assert [(f.attributes, f.code) for f in narrow.findings] == [(("created_at",), "FG003")]

@@ -10,6 +10,7 @@ what it finds live in its :class:`~.context.FunctionRun`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from codemods.analysis import ir, reads, session
@@ -240,6 +241,8 @@ class Interpreter:
         session effects are published with the value it needs."""
         self.eval(stmt.test, state)
         tested = self._parameter_test(stmt.test)
+        # `if case and commit:` needs `commit` true in the body; its `else` needs nothing.
+        exact = not (isinstance(stmt.test, ir.Other) and stmt.test.conjuncts)
         conditions = self.run.conditions
         if tested is not None:
             conditions.append(tested)
@@ -250,17 +253,25 @@ class Interpreter:
                 conditions.pop()
         if stmt.orelse is None:
             return join([then_state, state])
-        if tested is not None:
-            conditions.append((tested[0], not tested[1]))
+        negated = (tested[0], not tested[1]) if tested is not None and exact else None
+        if negated is not None:
+            conditions.append(negated)
         try:
             else_state = self.block(stmt.orelse, state.copy())
         finally:
-            if tested is not None:
+            if negated is not None:
                 conditions.pop()
         return join([then_state, else_state])
 
     def _parameter_test(self, test: ir.Expr) -> Optional[Tuple[str, bool]]:
-        """``commit`` → ("commit", True), ``not commit`` → ("commit", False), for a parameter."""
+        """``commit`` → ("commit", True), ``not commit`` → ("commit", False), for a parameter;
+        in an ``and`` chain, the first parameter it tests."""
+        params = {p.name: p for p in self.run.function.params}
+        if isinstance(test, ir.Other) and test.conjuncts:
+            # The flag among them: a parameter with a constant default (`commit=False`).
+            tested = [(name, truthy) for name, truthy in test.conjuncts if name in params]
+            tested.sort(key=lambda t: params[t[0]].default_truthy is None)
+            return tested[0] if tested else None
         truthy = True
         if isinstance(test, ir.Other) and len(test.children) == 1 and test.negated:
             test, truthy = test.children[0], False
@@ -829,12 +840,33 @@ class Interpreter:
             self.apply_flush_effects(callee, expr, values, state)
             if given_back is not None:
                 return (given_back,)
-            return (self.returned_value(returned) if returned is not None else None,)
+            return (self._loaded_in(self.returned_value(returned), expr)
+                    if returned is not None else None,)
         if given_back is not None:
             return (given_back,)
         if returned is not None:
-            return (self.returned_value(returned),)
+            return (self._loaded_in(self.returned_value(returned), expr),)
         return None
+
+    def _loaded_in(self, value: Optional[Value], expr: ir.Call) -> Optional[Value]:
+        """Objects a getter loaded are in the session the call gave it (``get_x(db, id)``,
+        ``repo.get(id)`` with ``repo = Repo(db)``): a rollback of another session leaves them be."""
+        run = self.run
+        found: Optional[str] = None
+        for arg in expr.args:
+            if not arg.star:
+                found = found or run.session_of(arg.value)
+        func = expr.func
+        if found is None and isinstance(func, ir.Attribute) and isinstance(func.value, ir.Name):
+            found = run.var_sessions.get(func.value.id)
+        if found is None:
+            return value
+        objects = [value] if isinstance(value, Obj) else \
+            [v for _, v in value.items if isinstance(v, Obj)] if isinstance(value, TupleOf) else []
+        for obj in objects:
+            if obj.origin == "loaded" and obj.session is None:
+                obj.session = found
+        return value
 
     def _argument_returned(self, callee: str, expr: ir.Call,
                            values: List[Optional[Value]]) -> Optional[Value]:
@@ -843,16 +875,7 @@ class Interpreter:
         returned = self.names.facts.returns_arg(callee)
         if returned is None:
             return None
-        position, name = returned
-        index = 0
-        for arg, value in zip(expr.args, values):
-            if arg.star:
-                return None
-            if arg.keyword == name or (arg.keyword is None and index == position):
-                return value if isinstance(value, Obj) else None
-            if arg.keyword is None:
-                index += 1
-        return None
+        return _argument(expr, values, *returned)
 
     def _passed_to(self, expr: ir.Call, values: List[Optional[Value]]) -> None:
         """Objects given to a project function (or class) are read there as its summary says:
@@ -1046,6 +1069,7 @@ class Interpreter:
         """
         run = self.run
         func = expr.func
+        reloads: Tuple[Tuple[Optional[int], str, Optional[Tuple[str, ...]]], ...] = ()
         for effect in self.names.facts.flushers(callee) or ():
             target: Optional[str] = None
             if effect.target.startswith("self."):
@@ -1087,22 +1111,60 @@ class Interpreter:
                 session.only_possible(state, site.id)
             for key in unbound:
                 state.bindings.pop(key, None)
+            reloads = effect.reloads
+        for position, name, attributes in reloads:
+            # The helper refreshed what it was given after its sites (``commit(); refresh(obj)``).
+            value = _argument(expr, values, position, name)
+            if isinstance(value, Obj) and not value.is_list:
+                session.refresh(run, value, list(attributes) if attributes is not None else None)
 
     def publish_effects(self, state: State) -> None:
         """What a caller sees: the flushes on paths that return normally (a rollback in an
-        ``except`` that re-raises is not something the caller continues after)."""
+        ``except`` that re-raises is not something the caller continues after), and the
+        parameters refreshed after them on this path."""
         run = self.run
         params = {p.name: p for p in run.function.params}
+        reloads = self._reloads(state)
         for target, kind, condition, error_path in state.effects:
             when = None
             if condition is not None:
                 name, truthy = condition
                 when = (name, run.param_index.get(name), truthy, params[name].default_truthy)
             if target.startswith("self.") and run.function.owner.name:
-                run.module.flush_effects.add(FlushEffect(run.fqn, target, kind, when, error_path))
+                self._publish(FlushEffect(run.fqn, target, kind, when, error_path, reloads))
             elif target in run.param_index:
-                run.module.flush_effects.add(FlushEffect(
-                    run.fqn, f"arg:{run.param_index[target]}:{target}", kind, when, error_path))
+                self._publish(FlushEffect(run.fqn, f"arg:{run.param_index[target]}:{target}",
+                                          kind, when, error_path, reloads))
+
+    def _reloads(self, state: State) -> Tuple[Tuple[Optional[int], str,
+                                                    Optional[Tuple[str, ...]]], ...]:
+        """The parameters (never rebound) refreshed since the last site that touched them."""
+        run = self.run
+        found = []
+        for param in run.function.params:
+            value = state.bindings.get(param.name)
+            if param.name in run.assigned or not isinstance(value, Obj) or value.is_list:
+                continue
+            if value.refreshed_all:
+                found.append((run.param_index.get(param.name), param.name, None))
+            elif value.refreshed_names:
+                found.append((run.param_index.get(param.name), param.name,
+                              tuple(sorted(value.refreshed_names))))
+        return tuple(found)
+
+    def _publish(self, effect: FlushEffect) -> None:
+        """One effect per site kind and condition: the paths that return normally agree on
+        what they reload only as far as each of them reloads it."""
+        effects = self.run.module.flush_effects
+        bare = replace(effect, reloads=())
+        for old in effects:
+            if replace(old, reloads=()) == bare:
+                if old.reloads != effect.reloads:
+                    effects.discard(old)
+                    effects.add(replace(effect, reloads=_common_reloads(old.reloads,
+                                                                        effect.reloads)))
+                return
+        effects.add(effect)
 
     def returned_value(self, states: Tuple[ReturnedState, ...]) -> Optional[Value]:
         """What a call of a function the facts know evaluates to: its object, or a tuple."""
@@ -1173,6 +1235,38 @@ def _instance_of(constructed: str) -> str:
     if owner and owner.rpartition(".")[2][:1].isupper() and method[:1].islower():
         return owner
     return constructed
+
+
+def _argument(expr: ir.Call, values: List[Optional[Value]], position: Optional[int],
+              name: str) -> Optional[Value]:
+    """The object a call passes as the parameter at ``position`` (or by its ``name``)."""
+    index = 0
+    for arg, value in zip(expr.args, values):
+        if arg.star:
+            return None
+        if arg.keyword == name or (arg.keyword is None and index == position):
+            return value if isinstance(value, Obj) else None
+        if arg.keyword is None:
+            index += 1
+    return None
+
+
+def _common_reloads(a, b):
+    """What two paths both reload: a plain refresh on both, else the names both refresh."""
+    theirs = {(position, name): names for position, name, names in b}
+    common = []
+    for position, name, names in a:
+        if (position, name) not in theirs:
+            continue
+        other = theirs[(position, name)]
+        if names is None or other is None:
+            kept = other if names is None else names
+        else:
+            kept = tuple(sorted(set(names) & set(other)))
+            if not kept:
+                continue
+        common.append((position, name, kept))
+    return tuple(common)
 
 
 def _holds(effect: FlushEffect, call: ir.Call) -> bool:

@@ -160,6 +160,9 @@ class Other:
     children: Tuple["Expr", ...]
     #: ``not name``: the one child is the name a test negates.
     negated: bool = False
+    #: ``a and not b and c``: the names the ``and`` chain tests, each with the truth it needs
+    #: (``(("a", True), ("b", False), ("c", True))``).
+    conjuncts: Tuple[Tuple[str, bool], ...] = ()
 
 
 

@@ -238,6 +238,13 @@ class _Lowering:
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) \
                 and isinstance(node.operand, ast.Name):
             return ir.Other((self.expr(node.operand),), True)  # `if not commit:`
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            conjuncts = tuple(_tested_name(value) for value in node.values)
+            kept = tuple(c for c in conjuncts if c is not None)
+            if kept:  # `if case and track_view:`: what the body needs of each name
+                children = self._children(node.values)
+                return ir.Other(children.children if isinstance(children, ir.Other) else (),
+                                conjuncts=kept)
         return self._children(ast.iter_child_nodes(node))
 
     def _children(self, nodes: Iterable[ast.AST]) -> ir.Expr:
@@ -662,3 +669,13 @@ def _type_aliases(tree: ast.Module) -> Iterable[Tuple[str, str]]:
             aliased = annotated_class(stmt.value)
             if aliased is not None and aliased != dotted(stmt.value.value):
                 yield stmt.targets[0].id, aliased
+
+
+def _tested_name(node: ast.expr) -> Optional[Tuple[str, bool]]:
+    """``name`` → (name, True), ``not name`` → (name, False); anything else: None."""
+    if isinstance(node, ast.Name):
+        return node.id, True
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) \
+            and isinstance(node.operand, ast.Name):
+        return node.operand.id, False
+    return None

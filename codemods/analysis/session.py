@@ -131,6 +131,7 @@ def flush(run: FunctionRun, state: State, session: str, site: SiteInfo,
     for obj in session_objects(state, session):
         if only is not None and obj not in only:
             continue
+        obj.touched()
 
         def reason(cause) -> Reason:
             return Reason(site.id, site.line, site.kind, session, cause)
@@ -206,6 +207,7 @@ def _expire(c: Call) -> None:
         # expire_all() passes a pending object by; expire() of it raises (a refresh would too).
         if not obj.persistent:
             continue
+        obj.touched()
         if names is None:
             obj.expired = {reason}
             obj.reloaded = set()
@@ -249,6 +251,7 @@ def refresh(run: FunctionRun, obj: Obj, names: Optional[List[str]]) -> None:
                         # rollback leaves no column unloaded).
                         target.reloaded |= {c.name for c in target.model.columns
                                             if not c.deferred}
+            target.refreshed_names |= set(names)
             continue
         kept = {r.name for r in target.model.relationships
                 if r.lazy in orm_rules.EAGER_LAZY or r.name in target.remembered}
@@ -260,6 +263,8 @@ def refresh(run: FunctionRun, obj: Obj, names: Optional[List[str]]) -> None:
         if target.expired:
             target.reloaded |= {c.name for c in target.model.columns if not c.deferred} | kept
         _expired_by_plain_refresh(run, target, kept)
+        target.refreshed_all = True  # and every name it loads, for a join with a named refresh
+        target.refreshed_names |= {c.name for c in target.model.columns if not c.deferred} | kept
 
 
 def _expired_by_plain_refresh(run: FunctionRun, target: Obj, kept: Set[str]) -> None:

@@ -117,6 +117,10 @@ class Obj:
     reloaded: Set[str] = _join("expiry", default_factory=set)
     children: List["Obj"] = _join("keep", default_factory=list)  # cascaded with this one
     sites: Set[int] = _join("union", default_factory=set)  # the sites it was in the session at
+    #: Refreshed since the last site that touched it: every column (a plain refresh) or the
+    #: names in ``refreshed_names``. A caller of a helper that ends so sees it reloaded.
+    refreshed_all: bool = _join("all", default=False)
+    refreshed_names: Set[str] = _join("both", default_factory=set)
 
     def copy(self, memo: Dict[int, "Obj"]) -> "Obj":
         """A copy sharing nothing mutable; ``memo`` keeps objects shared between bindings shared."""
@@ -150,6 +154,12 @@ class Obj:
         self.reloaded = set()
         self.unloaded = {}
         self.loaded_rels = set()
+        self.touched()
+
+    def touched(self) -> None:
+        """A site acted on it: no refresh before counts any more."""
+        self.refreshed_all = False
+        self.refreshed_names = set()
 
     def all_reasons(self) -> Set[Reason]:
         reasons: Set[Reason] = set(self.expired)
