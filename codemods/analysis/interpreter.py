@@ -11,7 +11,7 @@ what it finds live in its :class:`~.context.FunctionRun`.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from codemods.analysis import ir, reads, session
 from codemods.analysis.context import SESSION_NAMES, FunctionRun, Place, is_refresh
@@ -837,8 +837,10 @@ class Interpreter:
         given_back = self._argument_returned(callee, expr, values)
         if facts.flushers(callee):
             # The helper flushes what it was given: nothing escapes unloaded.
-            self.apply_flush_effects(callee, expr, values, state)
+            made = self.apply_flush_effects(callee, expr, values, state)
             if given_back is not None:
+                if isinstance(given_back, Obj) and returned is not None:
+                    _left_by(given_back, callee, set(made))
                 return (given_back,)
             return (self._loaded_in(self.returned_value(returned), expr)
                     if returned is not None else None,)
@@ -1062,14 +1064,16 @@ class Interpreter:
         return names.qualify(func.text) if func.text else None
 
     def apply_flush_effects(self, callee: str, expr: ir.Call, values: List[Optional[Value]],
-                            state: State) -> None:
-        """A call to a helper that flushes the session it is given is a flush here.
+                            state: State) -> List[int]:
+        """A call to a helper that flushes the session it is given is a flush here (the
+        sites made, returned).
 
         New objects handed to it are taken to be added by it (``await self._save(obj)``).
         """
         run = self.run
         func = expr.func
         reloads: Tuple[Tuple[Optional[int], str, Optional[Tuple[str, ...]]], ...] = ()
+        made: List[int] = []
         for effect in self.names.facts.flushers(callee) or ():
             target: Optional[str] = None
             if effect.target.startswith("self."):
@@ -1096,6 +1100,7 @@ class Interpreter:
                              else f"{effect.error_path} of `{callee}`")
             try:
                 site = run.module.new_site(run.place, effect.kind, target)
+                made.append(site.id)
                 state.effects.add(run.effect(target, effect.kind))
             finally:
                 if effect.error_path:
@@ -1117,6 +1122,7 @@ class Interpreter:
             value = _argument(expr, values, position, name)
             if isinstance(value, Obj) and not value.is_list:
                 session.refresh(run, value, list(attributes) if attributes is not None else None)
+        return made
 
     def publish_effects(self, state: State) -> None:
         """What a caller sees: the flushes on paths that return normally (a rollback in an
@@ -1249,6 +1255,19 @@ def _argument(expr: ir.Call, values: List[Optional[Value]], position: Optional[i
         if arg.keyword is None:
             index += 1
     return None
+
+
+def _left_by(obj: Obj, callee: str, site_ids: Set[int]) -> None:
+    """What a helper that flushes its argument and returns it left unloaded is the helper's
+    to refresh, before its own ``return`` (``return await self._amend(x, data)`` has no
+    place for a refresh after the call): reads of it are consumer reads of the helper."""
+    def retag(reasons: Set[Reason]) -> Set[Reason]:
+        return {replace(r, origin=callee) if r.site_id in site_ids and r.origin is None else r
+                for r in reasons}
+
+    obj.expired = retag(obj.expired)
+    for attr, reasons in obj.unloaded.items():
+        obj.unloaded[attr] = retag(reasons)
 
 
 def _common_reloads(a, b):
