@@ -14,12 +14,12 @@ mixins, ``server_default`` and ``onupdate=func.now()``, one-to-many, many-to-one
 relationships) per 1,000 files.
 
 Planted bugs are recorded like the default profile's (:attr:`synthetic.Project.expected`): the
-analysis must report exactly those. Real bugs in shapes today's analysis does not follow (an
-object that came back from a getter or a repository, then changed, flushed and returned to a
-``response_model`` or read) are written too, recorded as :attr:`synthetic.Project.latent`, and not
-expected; ``reveal=True`` writes each of them, and every other getter call, as the
-``self.db.get(Model, id)`` the getter performs (on the same line), so that today's analysis
-sees them and they are expected as well.
+analysis must report exactly those. That includes the bugs behind getters (an object that came
+back from a getter or a repository, then changed, flushed and returned to a ``response_model``
+or read), written by the ``latent`` templates, which an earlier analysis did not follow;
+``reveal=True`` writes each of them, and every other getter call, as the
+``self.db.get(Model, id)`` the getter performs (on the same line), and the findings must be
+the same.
 
     python benchmarks/synthetic.py OUT --profile service --files 1000 --expected
 """

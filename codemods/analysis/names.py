@@ -351,3 +351,10 @@ def render(expr: ir.Expr) -> Optional[str]:
         base, index = render(expr.value), render(expr.index)
         return f"{base}[{index}]" if base is not None and index is not None else None
     return None
+
+
+def position_of(expr: ir.Expr) -> Tuple[int, int]:
+    """Where an expression starts (line, column); (0, 0) for one without a position."""
+    if isinstance(expr, (ir.Name, ir.Attribute, ir.Call, ir.Formatted)):
+        return (expr.line, expr.col)
+    return (0, 0)
