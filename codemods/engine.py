@@ -9,7 +9,6 @@ and never writes; the command line decides what to do with the results.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -441,10 +440,18 @@ def run(options: Options, progress: Optional[Callable[[int, int], None]] = None)
     shown = {path: files.display_path(path, base) for path in set(project_files) | set(targets)}
     pool = Pool(options.jobs or os.cpu_count() or 1, analyze_file, root, index, settings)
 
+    rounds = [0]
+
     def analyse(paths_: Sequence[Path], facts: CallFacts, require_sites: bool,
                 report: Optional[Callable[[int, int], None]] = None) -> Dict[Path, FileOutcome]:
+        from codemods.analysis.names import FactsView
+
         ordered = sorted(paths_)
-        context = digest(scope, _facts_key(facts), require_sites)
+        # A file's result is kept per round and reused while the round's facts answer every
+        # question it asked of them the same (ModuleResult.depends): one changed function
+        # costs its callers, not the project.
+        rounds[0] += 1
+        context = digest(scope, rounds[0], require_sites)
         done: Dict[Path, FileOutcome] = {}
         todo: List[Tuple[Path, bytes, str]] = []
         for path in ordered:
@@ -459,7 +466,7 @@ def run(options: Options, progress: Optional[Callable[[int, int], None]] = None)
                 continue
             key = digest(context, _relative(path, root), shown[path], data) if analysis_store.enabled else ""
             hit = analysis_store.get(key) if key else None
-            if isinstance(hit, ModuleResult):
+            if isinstance(hit, ModuleResult) and FactsView.unchanged(dict(hit.depends), facts):
                 done[path] = _outcome_from(path, shown[path], data, hit)
             else:
                 todo.append((path, data, key))
@@ -503,18 +510,6 @@ def _discover(paths: Sequence[Path], options: Options) -> List[Path]:
                           include_generated=options.include_generated,
                           respect_gitignore=options.respect_gitignore,
                           force_exclude=options.force_exclude)
-
-
-def _facts_key(facts: CallFacts) -> bytes:
-    """A stable key of a round's facts, cheap to make: the facts are plain frozen values
-    (pickled as they are, maps in sorted order, sets sorted); the schemas by their digest."""
-    return pickle.dumps((sorted(facts.returns.items()), sorted(facts.flushers.items()),
-                         sorted(facts.consumers.items()), sorted(facts.untraced),
-                         sorted(facts.wanted), facts.schemas_key,
-                         sorted(facts.param_reads.items()), sorted(facts.params_wanted),
-                         sorted(facts.aliases.items()), sorted(facts.inherited.items()),
-                         sorted(facts.returns_arg.items())),
-                        protocol=4)
 
 
 def _analysis_settings(settings: Settings) -> Settings:

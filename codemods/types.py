@@ -591,3 +591,7 @@ class ModuleResult:
     classes: Tuple[Tuple[str, Tuple[str, ...], Tuple[str, ...]], ...] = ()
     #: Its functions that return a parameter as given: (qualname, position or None, name).
     returns_arg: Tuple[Tuple[str, Optional[int], str], ...] = ()
+    #: Every question its analysis asked of the cross-file facts, with the answer
+    #: (``(("returns", "app.svc.get"), <the facts' answer>)``): facts that answer them all
+    #: the same give the same result, whatever else changed in the project.
+    depends: Tuple[Tuple[Tuple[str, str], Any], ...] = ()

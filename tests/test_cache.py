@@ -36,6 +36,24 @@ def parses(monkeypatch):
 
     monkeypatch.setattr(libcst, "parse_module", counting(libcst.parse_module))
     monkeypatch.setattr(frontend, "parse", counting(frontend.parse))
+    # Texts this process lowered before would not be parsed again whatever the cache holds.
+    monkeypatch.setattr(engine, "_LOWERED", {})
+    return seen
+
+
+@pytest.fixture
+def analysed(monkeypatch):
+    """The path of every module analysed during the test, in order."""
+    import codemods.analysis
+
+    seen = []
+    real = codemods.analysis.analyze
+
+    def analyze(module, source, path, *args, **kwargs):
+        seen.append(path)
+        return real(module, source, path, *args, **kwargs)
+
+    monkeypatch.setattr(codemods.analysis, "analyze", analyze)
     return seen
 
 
@@ -71,6 +89,65 @@ def test_one_changed_file_is_the_only_one_parsed_again(tmp_path: Path, parses) -
     assert not any("__tablename__" in text or "async def rename" in text for text in parses)
     fresh = _run(project, cache=False)
     assert _findings(warm) == _findings(fresh)
+
+
+HELPER = """\
+from app.models import User
+
+
+class Users:
+    def __init__(self, db):
+        self.db = db
+
+    async def rename(self, user: User, email: str) -> User:
+        user.email = email
+        await self.db.commit()
+        return user
+"""
+
+CALLER = """\
+from app.helpers import Users
+from app.models import User
+
+
+async def show(db, user_id: int) -> dict:
+    user = await db.get(User, user_id)
+    renamed = await Users(db).rename(user, "new@example.com")
+    return {"joined": renamed.created_at}
+"""
+
+UNRELATED = """\
+from app.models import User
+
+
+async def touch(db, user: User) -> None:
+    user.email = "x"
+    await db.commit()
+"""
+
+
+def test_a_changed_function_costs_its_callers_and_only_them(tmp_path: Path, analysed) -> None:
+    project = make_project(tmp_path / "p", extra={
+        "app/helpers.py": HELPER, "app/api.py": CALLER, "app/other.py": UNRELATED})
+    assert [f.path for f in _run(project).findings] == ["app/helpers.py", "app/service.py"]
+    # A change elsewhere that no question of the caller's analysis depends on: the caller's
+    # result is reused, not computed again.
+    (project / "app" / "other.py").write_text(UNRELATED + "\n\nasync def noop(db):\n    await db.flush()\n",
+                                              encoding="utf-8")
+    analysed.clear()
+    unrelated = _run(project)
+    assert "app/other.py" in analysed and "app/api.py" not in analysed
+    assert _findings(unrelated) == _findings(_run(project, cache=False))
+    # A change of what the helper does for its callers: the caller is analysed again, and
+    # finds what a fresh run finds (the helper now refreshes, so nothing is left to report).
+    (project / "app" / "helpers.py").write_text(HELPER.replace(
+        "        await self.db.commit()\n", "        await self.db.commit()\n        await self.db.refresh(user)\n"),
+        encoding="utf-8")
+    analysed.clear()
+    changed = _run(project)
+    assert "app/helpers.py" in analysed and "app/api.py" in analysed
+    assert _findings(changed) == _findings(_run(project, cache=False))
+    assert [f.path for f in changed.findings] == ["app/service.py"]
 
 
 def test_what_a_file_depends_on_is_part_of_the_key(tmp_path: Path) -> None:

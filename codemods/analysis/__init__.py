@@ -75,27 +75,32 @@ def analyze(module: ir.Module, source: str, path: str, models: ModelIndex, setti
     lines = bodies.lines
     names = Names(module, module_name, path, models, facts, lines)
     run = ModuleRun(names=names, settings=settings, path=path)
-    relevant = relevant_names(facts)
+    # Every question the module's result depends on, with its answer: a later run whose facts
+    # answer them all the same gets the same result (``ModuleResult.depends``).
+    depends = FactsView(facts)
     collected = Collected()
     for function in module.defs:
         fqn = f"{module_name}.{function.qualname}"
-        if not function.is_async or not (function.has_site or fqn in facts.wanted
-                                         or not relevant.isdisjoint(function.calls)):
+        if not function.is_async or not (function.has_site or depends.wanted(fqn)
+                                         or any(depends.relevant(c) for c in function.calls)):
             continue
         key = None
         if content_key is not None:
             key = (content_key, path, module_name, settings, function.qualname, function.line)
             cached = _FUNCTIONS.get(key)
             if cached is not None and cached[0] is models and FactsView.unchanged(cached[1], facts):
+                depends.asked.update(cached[1])
                 _merge(run, collected, cached[2])
                 continue
         names.facts = FactsView(facts)
         result = _interpret(function, bodies.of(function), fqn, names, settings, path)
+        depends.asked.update(names.facts.asked)
         if key is not None:
             if len(_FUNCTIONS) >= _FUNCTIONS_LIMIT:
                 _FUNCTIONS.clear()
             _FUNCTIONS[key] = (models, names.facts.asked, result)
         _merge(run, collected, result)
+    summarised = depends.params_wanted(module_name)
     findings: List[Finding] = []
     fixes, edits = plan_fixes(collected.plans, settings, source, lines, bodies.layout()) \
         if collected.plans else ({}, [])
@@ -117,12 +122,13 @@ def analyze(module: ir.Module, source: str, path: str, models: ModelIndex, setti
         calls=tuple(sorted(run.calls)),
         unresolved_calls=tuple(sorted(run.unresolved_calls)),
         unresolved_params=tuple(sorted(run.unresolved_params)),
-        param_summaries=summarise(module, bodies, names, module_name, path, facts.params_wanted)
-        if facts.params_wanted else (),
+        param_summaries=summarise(module, bodies, names, module_name, path, summarised)
+        if summarised else (),
         instances=tuple((f"{module_name}.{name}", qualified) for name, constructed in module.instances
                         for qualified in [names.qualify(constructed)] if qualified is not None),
         classes=_classes(module, names, module_name),
         returns_arg=tuple(sorted(run.returns_arg, key=lambda r: (r[0], r[2]))),
+        depends=tuple(sorted(depends.asked.items(), key=lambda item: item[0])),
     )
 
 

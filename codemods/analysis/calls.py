@@ -59,9 +59,7 @@ def _loaded_in(interp: "Interpreter", value: Optional[Value], expr: ir.Call) -> 
     for arg in expr.args:
         if not arg.star:
             found = found or run.session_of(arg.value)
-    func = expr.func
-    if found is None and isinstance(func, ir.Attribute) and isinstance(func.value, ir.Name):
-        found = run.var_sessions.get(func.value.id)
+    found = found or receiver_session(interp, expr.func)
     if found is None:
         return value
     objects = [value] if isinstance(value, Obj) else \
@@ -196,8 +194,8 @@ def apply_flush_effects(interp: "Interpreter", callee: str, expr: ir.Call, value
             if isinstance(func, ir.Attribute) and isinstance(func.value, ir.Name) \
                     and func.value.id == "self":
                 target = effect.target
-            elif isinstance(func, ir.Attribute) and isinstance(func.value, ir.Name):
-                target = run.var_sessions.get(func.value.id)  # `repo.save(x)`, repo = Repo(s)
+            else:
+                target = receiver_session(interp, func)  # `repo.save(x)`, `Repo(s).save(x)`
         else:
             _, index, param = effect.target.split(":", 2)
             for position, arg in enumerate(expr.args):
@@ -393,3 +391,18 @@ def _holds(effect: FlushEffect, call: ir.Call) -> bool:
     if isinstance(value, ir.Const):
         return bool(value.value) == truthy
     return True
+
+
+def receiver_session(interp: "Interpreter", func: ir.Expr) -> Optional[str]:
+    """The session a method's object was built with: ``repo.get`` with ``repo = Repo(db)``,
+    or ``Repo(db).get`` (its ``self.<session>`` is ``db``)."""
+    if not isinstance(func, ir.Attribute):
+        return None
+    run = interp.run
+    if isinstance(func.value, ir.Name):
+        return run.var_sessions.get(func.value.id)
+    if isinstance(func.value, ir.Call):
+        given = {run.session_of(a.value) for a in func.value.args if not a.star}
+        given.discard(None)
+        return given.pop() if len(given) == 1 else None
+    return None

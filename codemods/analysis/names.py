@@ -148,6 +148,25 @@ class FactsView:
         self.asked[("schemas", "")] = self.facts.schemas_key
         return self.facts.schemas
 
+    def wanted(self, fqn: str) -> bool:
+        """Whether a caller could not type what ``fqn`` returns (interpret it wherever it is)."""
+        found = self.asked[("wanted", fqn)] = fqn in self.facts.wanted
+        return found
+
+    def relevant(self, call: str) -> bool:
+        """Whether a call of this name may be a project function the facts know."""
+        from codemods.analysis import relevant_names
+
+        found = self.asked[("relevant", call)] = call in relevant_names(self.facts)
+        return found
+
+    def params_wanted(self, module_name: str) -> Tuple[str, ...]:
+        """The functions and classes of a module whose parameter reads a caller asked for."""
+        prefix = f"{module_name}."
+        found = self.asked[("params_wanted", module_name)] = tuple(sorted(
+            q for q in self.facts.params_wanted if q.startswith(prefix)))
+        return found
+
     @staticmethod
     def unchanged(asked: Mapping[Tuple[str, str], object], facts: CallFacts) -> bool:
         """Whether ``facts`` answer every question in ``asked`` as before."""
