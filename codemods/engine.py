@@ -551,7 +551,7 @@ def _rounds(shown: Mapping[Path, str], project_files: Sequence[Path], root: Path
     modules = _ModuleFiles(shown, root, roots)
     asked: Set[str] = set()
     params = _ParamFacts()
-    aliases = _aliases(outcomes.values(), {})
+    aliases = _aliases(outcomes.values(), modules.reexports())
     hierarchy = _Hierarchy()
     hierarchy.learn(outcomes.values())
     demand = modules.files_of(_unresolved(outcomes.values(), returns, asked, aliases,
@@ -744,6 +744,33 @@ class _ModuleFiles:
         self.files: Dict[str, Path] = {}
         for path in shown:
             self.files.setdefault(module_name_for(_relative(path, root), roots), path)
+
+    def reexports(self) -> Dict[str, str]:
+        """What each package's ``__init__.py`` imports from its own modules, by the name
+        callers write (``app.repositories.UserRepository`` → ``app.repositories.user.UserRepository``):
+        a method called through the package's name is the defining class's."""
+        import ast
+
+        found: Dict[str, str] = {}
+        for module, path in self.files.items():
+            if path.name != "__init__.py":
+                continue
+            try:
+                tree = ast.parse(path.read_bytes())
+            except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+                continue  # the analysis reports what it cannot read
+            for stmt in tree.body:
+                if not isinstance(stmt, ast.ImportFrom) or stmt.module is None and not stmt.level:
+                    continue
+                base = module.split(".")[:len(module.split(".")) - stmt.level + 1] \
+                    if stmt.level else []
+                source = ".".join([*base, *([stmt.module] if stmt.module else [])])
+                if not source.startswith(module.partition(".")[0]):
+                    continue  # only the project's own modules
+                for alias in stmt.names:
+                    if alias.name != "*":
+                        found[f"{module}.{alias.asname or alias.name}"] = f"{source}.{alias.name}"
+        return found
 
     def files_of(self, qualnames: Iterable[str]) -> Set[Path]:
         """The files defining the modules of ``qualnames`` (``a.b.C.m``: the file of ``a.b``)."""

@@ -177,6 +177,7 @@ def _callee_name(interp: "Interpreter", func: ir.Expr) -> Optional[str]:
         return f"{qualified}.{method}" if qualified else None
     return names.qualify(func.text) if func.text else None
 
+
 def apply_flush_effects(interp: "Interpreter", callee: str, expr: ir.Call, values: List[Optional[Value]],
                         state: State) -> List[int]:
     """A call to a helper that flushes the session it is given is a flush here (the
@@ -195,7 +196,15 @@ def apply_flush_effects(interp: "Interpreter", callee: str, expr: ir.Call, value
                     and func.value.id == "self":
                 target = effect.target
             else:
-                target = receiver_session(interp, func)  # `repo.save(x)`, `Repo(s).save(x)`
+                # `repo.save(x)` with repo = Repo(s), `Repo(s).save(x)`: that session; a
+                # repository injected by a dependency (`self.users.create(x)`): its own
+                # session, named after it, which holds what this function did not load
+                # from a session of its own.
+                target = receiver_session(interp, func)
+                receiver = render(func.value) if isinstance(func, ir.Attribute) else None
+                if target is None and receiver is not None \
+                        and isinstance(func.value, (ir.Name, ir.Attribute)):
+                    target = receiver + effect.target[len("self"):]
         else:
             _, index, param = effect.target.split(":", 2)
             for position, arg in enumerate(expr.args):

@@ -496,12 +496,23 @@ def _class_info(node: ast.ClassDef, name: str) -> ir.ClassInfo:
                         and target.value.id == "self" and constructed:
                     attr_types[target.attr] = constructed
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "__init__":
-            sessions = {a.arg for a in stmt.args.args if a.annotation is not None
+            params = [*stmt.args.posonlyargs, *stmt.args.args, *stmt.args.kwonlyargs]
+            sessions = {a.arg for a in params if a.annotation is not None
                         and SESSION_TYPES.intersection(annotation_names(a.annotation))}
+            # `def __init__(self, users: UserRepository): self.users = users`
+            typed = {a.arg: declared for a in params if a.annotation is not None
+                     and a.arg not in sessions
+                     for declared in [annotated_class(a.annotation)] if declared}
             for inner in _statements(stmt.body):
                 if isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Name) \
                         and inner.value.id in sessions:
                     session_attrs.update(t.attr for t in inner.targets if isinstance(t, ast.Attribute))
+                elif isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Name) \
+                        and inner.value.id in typed:
+                    for target in inner.targets:
+                        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                                and target.value.id == "self":
+                            attr_types.setdefault(target.attr, typed[inner.value.id])
     bases = tuple(b for b in (dotted(base.value if isinstance(base, ast.Subscript) else base)
                               for base in node.bases) if b and b not in ("Generic", "typing.Generic"))
     return ir.ClassInfo(name, tuple(sorted(session_attrs)), tuple(sorted(attr_types.items())), bases)

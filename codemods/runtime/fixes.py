@@ -156,23 +156,29 @@ def _through_call(expression: str, site: FrameTuple, helper: FrameTuple) -> Opti
 def _through_receiver(expression: str, site: FrameTuple, name: str) -> Optional[str]:
     """A helper's ``self.session`` as the caller at ``site`` spells it: the same when the
     caller calls ``self.helper()``; the one session given to the receiver when it was built
-    (``repo = Repo.from_session(session)``, then ``repo.helper()``); else unknown."""
+    (``repo = Repo.from_session(session)``, then ``repo.helper()``); else the receiver's own
+    attribute (``self.tasks.add()`` → ``self.tasks.session``), as ``flushguard check`` spells it."""
     call = _call_at(site, name)
     if call is None or not isinstance(call.func, ast.Attribute):
         return None
     receiver = call.func.value
     if isinstance(receiver, ast.Name) and receiver.id == "self":
         return expression
+    if not isinstance(receiver, (ast.Name, ast.Attribute)):
+        return None
+    own = ast.unparse(receiver) + expression[len("self"):]
     function = function_node(site)
     if function is None or not isinstance(receiver, ast.Name):
-        return None
+        return own
     given = set()
     for node in ast.walk(function):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
                 isinstance(t, ast.Name) and t.id == receiver.id for t in node.targets):
             given.update(ast.unparse(a) for a in [*node.value.args, *(k.value for k in node.value.keywords)]
                          if _SESSION_NAME.search(ast.unparse(a)))
-    return given.pop() if len(given) == 1 else None
+    if len(given) > 1:
+        return None
+    return given.pop() if given else own
 
 
 def _call_at(site: FrameTuple, name: str) -> Optional[ast.Call]:

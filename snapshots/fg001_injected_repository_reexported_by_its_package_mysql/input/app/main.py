@@ -1,0 +1,6 @@
+from fastapi import FastAPI
+
+from app.routers import router
+
+app = FastAPI(title="Tasks")
+app.include_router(router)

@@ -1,0 +1,3 @@
+from app.repositories.tasks import TaskRepository
+
+__all__ = ["TaskRepository"]
