@@ -37,11 +37,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import hypothesmith
 import libcst
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from clikit import environment, flushguard
+from clikit import environment, flushguard, git, snapshot
 from codemods import engine
 from codemods.types import Settings
 from hypothesis_profiles import PROFILE
@@ -51,9 +51,9 @@ from hypothesis_profiles import PROFILE
 #: Programs per test and profile. The nightly total is over 10,000.
 EXAMPLES = {
     "ci": {"grammar": 25, "node": 5, "woven": 150, "mutated": 60, "cli": 12, "subprocess": 3,
-           "audit": 10},
+           "audit": 10, "branch": 5},
     "nightly": {"grammar": 2_000, "node": 300, "woven": 10_000, "mutated": 2_000, "cli": 600,
-                "subprocess": 100, "audit": 300},
+                "subprocess": 100, "audit": 300, "branch": 100},
 }[PROFILE]
 
 
@@ -1253,3 +1253,110 @@ def test_the_audit_lists_the_sites_of_the_analysis_in_process(program: Program) 
 def test_the_audit_lists_the_sites_of_the_analysis_console_script(program: Program) -> None:
     _audit_property(program, _subprocess)
 
+
+# -- branch: the branch is the fix, and nothing else of the repository changes ---------------
+
+BRANCH = "flushguard/refresh-after-flush"
+
+
+def _repository_state(repo: Path) -> Dict[str, object]:
+    """What branch must leave byte for byte: the working tree (bytes, mode, mtime), the index,
+    HEAD, every ref, the status (read without refreshing the index)."""
+    gitdir = repo / ".git"
+    index = (gitdir / "index").read_bytes()  # first: nothing below may refresh it
+    return {
+        "files": snapshot(repo),
+        "index": index,
+        "HEAD": (gitdir / "HEAD").read_bytes(),
+        "refs": git("--no-optional-locks", "for-each-ref",
+                    "--format=%(refname) %(objectname) %(symref)", cwd=repo),
+        "packed-refs": ((gitdir / "packed-refs").read_bytes()
+                        if (gitdir / "packed-refs").exists() else None),
+        "status": git("--no-optional-locks", "status", "--porcelain=v2", "--untracked-files=all",
+                      cwd=repo),
+        "config": (gitdir / "config").read_bytes(),
+    }
+
+
+def _committed_tree(repo: Path, revision: str) -> Dict[str, bytes]:
+    """Every file of ``revision``: its path and bytes."""
+    listing = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", revision], cwd=repo,
+                             capture_output=True, env=environment(), check=True).stdout
+    tree = {}
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, kind, blob = meta.split()
+        assert kind == b"blob", entry
+        tree[path.decode()] = subprocess.run(["git", "cat-file", "blob", blob.decode()], cwd=repo,
+                                             capture_output=True, env=environment(),
+                                             check=True).stdout
+    return tree
+
+
+def _branch_property(program: Program) -> None:
+    with tempfile.TemporaryDirectory(prefix="flushguard-branch-") as folder:
+        repo = write_project(Path(folder) / "repo", program)
+        fixed = Path(folder) / "fixed"
+        shutil.copytree(repo, fixed)
+        git("init", "-q", "-b", "main", cwd=repo)
+        git("add", ".", cwd=repo)
+        git("commit", "-q", "-m", "base", cwd=repo)
+        base = git("rev-parse", "HEAD", cwd=repo).strip()
+        base_tree = _committed_tree(repo, base)
+        assert base_tree == _tree(fixed)
+
+        status_fix, _, stderr_fix = _in_process(["fix"], fixed)
+        assert status_fix in (0, 1, 2) and "Traceback" not in stderr_fix, stderr_fix
+        expected = _tree(fixed)
+
+        # A dirty working tree, a staged change and an untracked file: branch reads the base
+        # revision, never these, and leaves them as they are.
+        service = repo / "app" / "service.py"
+        service.write_bytes(service.read_bytes() + b"\nasync def edited(session): await session.commit()\n")
+        (repo / "app" / "__init__.py").write_text("# staged\n")
+        git("add", "app/__init__.py", cwd=repo)
+        (repo / "notes.txt").write_text("untracked\n")
+
+        before = _repository_state(repo)
+        status, out, stderr = _subprocess(["branch"], repo)
+        assert status in (0, 1, 2) and "Traceback" not in stderr, stderr
+        assert (status == 2) == (status_fix == 2), (stderr, stderr_fix)
+        after = _repository_state(repo)
+        made = git("--no-optional-locks", "for-each-ref", "--format=%(objectname)",
+                   f"refs/heads/{BRANCH}", cwd=repo).strip()
+        if expected == base_tree:
+            # Nothing to fix: no branch, no commit, nothing changed at all.
+            assert made == "", out
+            assert after == before
+            event("nothing to fix: no branch")
+        else:
+            assert made, (status, out, stderr)
+            assert out.decode().splitlines()[:2] == [f"branch: {BRANCH}", f"commit: {made}"]
+            assert git("rev-parse", f"{made}^@", cwd=repo).split() == [base]
+            assert _committed_tree(repo, made) == expected, "the branch is not the fix"
+            # The new branch is the only difference.
+            assert sorted(str(after["refs"]).splitlines()) == sorted(
+                [*str(before["refs"]).splitlines(), f"refs/heads/{BRANCH} {made} "])
+            assert {k: v for k, v in after.items() if k != "refs"} == \
+                {k: v for k, v in before.items() if k != "refs"}
+            event("branch created")
+        fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress", "--no-dangling"],
+                              cwd=repo, capture_output=True, env=environment())
+        assert fsck.returncode == 0 and not fsck.stdout and not fsck.stderr, fsck
+
+
+@profile("branch")
+@given(woven())
+@example(Program(JOIN_MODELS, b"""\
+from app.models import Item
+
+
+async def rename(session, item: Item, name):
+    item.name = name
+    await session.commit()
+    return item.name
+""", Settings(backend="mysql", jobs=1)))
+def test_the_branch_is_the_fix_and_nothing_else_changes(program: Program) -> None:
+    _branch_property(program)
