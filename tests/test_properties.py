@@ -1060,6 +1060,31 @@ async def touch(session, flag):
     assert second is not None and second.new_data is None and second.findings == ()
 
 
+def test_a_select_does_not_reload_an_expired_deferred_column() -> None:
+    """Found by the woven programs: a select of the model reloads what a rollback expired,
+    but not a deferred column it does not select. It was taken to reload `body` too, so the
+    flush after the join was no site for `body`, as it is on the path without the select (in
+    the program found, a rollback in a `try` whose handler selects, the refresh after that
+    flush came only in a second run)."""
+    first, second = _run_core(DEFERRED_MODELS, """\
+from sqlalchemy import select
+
+from app.models import Note
+
+
+async def touch(session, flag):
+    note = await session.get(Note, 1)
+    await session.rollback()
+    if flag:
+        other = await session.scalar(select(Note))
+    await session.flush()
+    return note.body
+""", backend="sqlite", sqlalchemy="1.4")
+    assert sorted((f.code, f.site.line) for f in first.findings) == [("FG001", 11), ("FG003", 8)]
+    assert first.new_text.count('await session.refresh(note, ["body"])') == 2
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
 def test_a_plain_refresh_further_on_gets_no_fix_at_the_site() -> None:
     """Found by the woven programs: the first run refreshes `members` after the flush; then
     the plain `refresh(team)` in the branch expires it again, and the second run blamed the

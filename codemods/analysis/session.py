@@ -432,17 +432,22 @@ def query_method(run: FunctionRun, query: Query, method: str, node: ir.Call) -> 
 
 
 def reselect(state: State, query: Query) -> None:
-    """A SELECT of a model reloads the expired attributes of its objects in the session."""
+    """A SELECT of a model reloads the expired attributes of its objects in the session, but
+    not the deferred columns it does not undefer: it does not select them."""
     for obj in state.objects():
         if obj.model is not query.model or not obj.persistent:
             continue
+        deferred = {c.name for c in obj.model.columns if c.deferred} - set(query.options)
         for attr in list(obj.unloaded):
             relationship = obj.model.relationship(attr)
+            if attr in deferred:
+                continue
             if relationship is None or attr in query.options \
                     or relationship.lazy in orm_rules.EAGER_LAZY:
                 obj.unloaded.pop(attr)
+                obj.unblamed.discard(attr)
         if obj.expired:
-            obj.reloaded |= set(obj.model.column_names)
+            obj.reloaded |= set(obj.model.column_names) - deferred
             obj.reloaded |= set(query.options)
         obj.loaded_rels |= set(query.options)
 
