@@ -1085,6 +1085,31 @@ async def touch(session, flag):
     assert second is not None and second.new_data is None and second.findings == ()
 
 
+def test_sqlalchemy_14_reselect_fix_refreshes_the_deferred_columns_it_does_not_select() -> None:
+    """Found by the woven programs: on SQLAlchemy 1.4 a fix that needs a relationship is a
+    re-select, which does not select deferred columns; the fix named only the primary key
+    before it, so a deferred column read after the rollback still raised (and, once the
+    analysis knew a select leaves deferred columns alone, the next run fixed it apart)."""
+    models = RESELECT_MODELS.replace(
+        "    name = Column(String(50))\n",
+        "    name = Column(String(50))\n    notes = deferred(Column(String(500)))\n").replace(
+        "from sqlalchemy.orm import declarative_base, relationship",
+        "from sqlalchemy.orm import declarative_base, deferred, relationship")
+    first, second = _run_core(models, """\
+from app.models import Team
+
+
+async def show(session):
+    team = await session.get(Team, 1)
+    await session.rollback()
+    return team.notes, len(team.members)
+""", backend="postgresql", sqlalchemy="1.4")
+    assert '    await session.rollback()\n    await session.refresh(team, ["id", "notes"])\n' \
+        '    await session.execute(select(Team).where(Team.id == team.id)' \
+        '.options(selectinload(Team.members)))\n' in first.new_text, first.new_text
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
 def test_a_plain_refresh_further_on_gets_no_fix_at_the_site() -> None:
     """Found by the woven programs: the first run refreshes `members` after the flush; then
     the plain `refresh(team)` in the branch expires it again, and the second run blamed the
