@@ -1147,6 +1147,22 @@ def test_the_patch_is_the_fix_when_a_string_holds_a_line_separator() -> None:
                   _in_process)
 
 
+def test_the_patch_is_the_fix_when_a_line_holds_a_lone_carriage_return() -> None:
+    """Found by the nightly profile: the patch cut lines at a lone CR, where Python breaks
+    lines and git does not, so the hunk's line counts were not git's and `git apply` called
+    the patch corrupt."""
+    service = (
+        "from app.models import Item\r\n\r\n\r\n"
+        "async def rename(session, item: Item):\r\n"
+        "    await session.commit()\r\n"
+        "    label = 1\r    other = 2\r\n"
+        "    return item.name, label\r\n")
+    _cli_property(Program(JOIN_MODELS, service.encode(), Settings(backend="mysql", jobs=1)),
+                  _in_process)
+    _cli_property(Program(JOIN_MODELS, service.replace("\r\n", "\n").encode(),
+                          Settings(backend="mysql", jobs=1)), _in_process)
+
+
 def test_a_refresh_loop_leaves_no_second_name_for_the_list() -> None:
     """Found by the nightly profile: after `for item in items: await S.refresh(item, ...)` the
     element name stayed bound to the list itself, so joining the handler's path (where the
