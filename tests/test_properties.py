@@ -1133,6 +1133,34 @@ async def count(session, flag):
     assert "a plain `refresh()` after it expires" in finding.message
 
 
+def test_a_fix_at_the_end_of_a_block_goes_before_a_fix_after_it() -> None:
+    """Found by the nightly profile: `expire_all()` ends a `begin_nested()` block, whose end
+    flushes. Both fixes go before the line after the block, the first at the block's
+    indentation, the second after the block; they were inserted the other way round, and the
+    fixed file would not parse ("internal error", nothing fixed)."""
+    from clikit import MODELS
+
+    first, second = _run_core(MODELS, """\
+from app.models import User
+
+
+async def register(session, other: User):
+    user = User(email="x")
+    session.add(user)
+    async with session.begin_nested():
+        session.expire_all()
+    return other.email, user.created_at
+""", backend="mysql")
+    assert first.error is None, first.error
+    assert first.new_text.endswith(
+        "    async with session.begin_nested():\n"
+        "        session.expire_all()\n"
+        '        await session.refresh(other, ["email"])\n'
+        '    await session.refresh(user, ["created_at"])\n'
+        "    return other.email, user.created_at\n"), first.new_text
+    assert second is not None and second.new_data is None
+
+
 def test_the_patch_is_the_fix_when_a_string_holds_a_line_separator() -> None:
     """Found by the nightly profile: the patch cut lines where `str.splitlines` does (at
     U+2028, form feeds, \\x1c-\\x1e, \\x85), which Python and git do not, so a hunk
