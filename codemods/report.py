@@ -233,10 +233,11 @@ def _sorted(outcomes: Iterable[FileOutcome]) -> List[FileOutcome]:
 
 
 def _lines(text: str) -> List[str]:
-    """The lines of ``text`` with their endings, broken where Python and git break them
-    (``\\n``, ``\\r\\n``, ``\\r``), not at the form feeds, ``\\x1c``-``\\x1e``, ``\\x85`` and
-    ``\\u2028`` that ``str.splitlines`` also breaks at (a string or a comment may hold them)."""
-    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+    """The lines of ``text`` with their endings, broken where git and patch break them: after
+    each ``\\n`` only. Not at a lone ``\\r`` (Python breaks there, git does not: a hunk counted
+    the other way is a corrupt patch), nor at the form feeds, ``\\x1c``-``\\x1e``, ``\\x85``
+    and ``\\u2028`` that ``str.splitlines`` also breaks at (a string or a comment may hold them)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
 
 
 def text_diff(display: str, old_text: str, new_text: str, context: int = 3) -> str:
@@ -251,7 +252,7 @@ def text_diff(display: str, old_text: str, new_text: str, context: int = 3) -> s
         if line.startswith(("---", "+++")):
             lines.append(line.rstrip("\r\n") + "\n")  # a CRLF file's header lines stay LF
             continue
-        if not line.endswith(("\n", "\r")):
+        if not line.endswith("\n"):
             lines.append(line + "\n\\ No newline at end of file\n")
         else:
             lines.append(line)

@@ -28,12 +28,20 @@ def split_lines(text: str) -> List[str]:
     return _LINES.findall(text)
 
 
+def _place(edit: Edit) -> Tuple[int, int]:
+    """Where an edit goes among the edits: by line; at one line, the most indented first (a
+    fix at the end of a block goes before a fix after the block), else in the edits' order
+    (the sort is stable)."""
+    text = edit.text
+    return edit.before, -(len(text) - len(text.lstrip(" \t\f")))
+
+
 def insert(source: str, edits: Sequence[Edit]) -> str:
     """``source`` with each edit's lines inserted before its line (edits at one place in order)."""
     lines = split_lines(source)
     out: List[str] = []
     position = 0
-    for edit in sorted(edits, key=lambda e: e.before):  # stable: one place keeps the edits' order
+    for edit in sorted(edits, key=_place):
         before = min(edit.before, len(lines))
         out.extend(lines[position:before])
         position = before
@@ -55,7 +63,7 @@ def replacements(source: str, edits: Sequence[Edit]) -> List[Tuple[int, int, str
     for line in lines:
         offsets.append(offsets[-1] + len(line))
     out: List[Tuple[int, int, str]] = []
-    for edit in sorted(edits, key=lambda e: e.before):
+    for edit in sorted(edits, key=_place):
         before = min(edit.before, len(lines))
         if before == len(lines) and lines and not lines[-1].endswith(("\n", "\r")):
             out.append((offsets[before], 0, _break(edit.text) + edit.text[: -len(_break(edit.text))]))

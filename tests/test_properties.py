@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import keyword
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,11 +37,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import hypothesmith
 import libcst
 import pytest
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from clikit import environment, flushguard
+from clikit import environment, flushguard, git, snapshot
 from codemods import engine
 from codemods.types import Settings
 from hypothesis_profiles import PROFILE
@@ -48,9 +50,10 @@ from hypothesis_profiles import PROFILE
 
 #: Programs per test and profile. The nightly total is over 10,000.
 EXAMPLES = {
-    "ci": {"grammar": 25, "node": 5, "woven": 150, "mutated": 60, "cli": 12, "subprocess": 3},
+    "ci": {"grammar": 25, "node": 5, "woven": 150, "mutated": 60, "cli": 12, "subprocess": 3,
+           "audit": 10, "branch": 5},
     "nightly": {"grammar": 2_000, "node": 300, "woven": 10_000, "mutated": 2_000, "cli": 600,
-                "subprocess": 100},
+                "subprocess": 100, "audit": 300, "branch": 100},
 }[PROFILE]
 
 
@@ -713,12 +716,6 @@ def _core_property(program: Program) -> None:
         if outcome.new_data is not None:
             again = analyse(root, program, outcome.new_data)
             assert again.error is None, again.error
-            if again.new_data is not None and all(
-                    f.certainty == "possible" for f in again.findings if f.fix is not None):
-                # Known: a fix for a *possible* finding (--unsafe-fixes) may take a second run
-                # (see test_a_fix_for_a_possible_finding_takes_one_run below).
-                event("a possible finding's fix took a second run")
-                return
             assert again.new_data is None, "a second fix changed the file:\n" + "".join(
                 difflib.unified_diff(outcome.new_text.splitlines(True),
                                      again.new_text.splitlines(True)))
@@ -951,14 +948,12 @@ async def make(session):
     assert first.findings == () and first.new_data is None and second is None
 
 
-@pytest.mark.xfail(strict=True, reason="known: the second flush is blamed only once the "
-                   "first one is refreshed")
 def test_a_fix_for_a_possible_finding_takes_one_run() -> None:
-    """Found by the woven programs, not fixed yet. `a`'s many-to-one `v` is read after the
-    second flush; on the path through the first flush the first run blames that flush and
-    refreshes after it, but it does not blame the second flush for the other path until the
-    first one is refreshed, so the second run inserts another refresh (an unsafe fix: the
-    finding is *possible*)."""
+    """Found by the woven programs. `a`'s many-to-one `v` is read after the second flush; on
+    the path through the first flush, that flush is its site, on the path around it the
+    second one is. The second flush used to pass `v` by as unloaded already (the join took
+    the first path's word for it), so it was blamed only once the first one was refreshed,
+    and the second run inserted another refresh (an unsafe fix: the finding is *possible*)."""
     first, second = _run_core(WOVEN_MODELS, """\
 from app.models import A, X
 
@@ -976,7 +971,193 @@ async def load(session, flag, other):
     await session.flush()
     value = a.v
 """, backend="mysql", unsafe_fixes=True)
-    assert first.new_data is not None
+    (finding,) = first.findings
+    assert finding.certainty == "possible" and finding.attributes == ("v",)
+    assert first.new_text.count('await session.refresh(a, ["v"])') == 2
+    assert '        await session.flush()\n        await session.refresh(a, ["v"])\n' \
+        in first.new_text
+    assert '    await session.flush()\n    await session.refresh(a, ["v"])\n    value = a.v' \
+        in first.new_text
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
+def test_a_relationship_the_query_did_not_load_is_fixed_after_every_flush_in_one_run() -> None:
+    """Found by the woven programs (certain, as for a collection): `team.members` is not loaded
+    by `get()`, and a flush is its site, the first flush on each path: the one in the branch,
+    or, around it, the last one. The last one was blamed only after the first run refreshed
+    after the one in the branch, so fixing took two runs."""
+    first, second = _run_core(RESELECT_MODELS, """\
+from app.models import Team
+
+
+async def count(session, flag):
+    team = await session.get(Team, 1)
+    if flag:
+        await session.flush()
+    await session.flush()
+    return len(team.members)
+""", backend="postgresql")
+    (finding,) = first.findings
+    assert finding.certainty == "certain" and finding.attributes == ("members",)
+    assert first.new_text.count('await session.refresh(team, ["members"])') == 2
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
+def test_a_relationship_read_before_the_second_flush_still_gets_one_refresh() -> None:
+    """The first flush since the query is the site of what the query did not load: on one
+    path, a later flush adds no second site and no second refresh."""
+    first, second = _run_core(RESELECT_MODELS, """\
+from app.models import Team
+
+
+async def count(session):
+    team = await session.get(Team, 1)
+    await session.flush()
+    await session.flush()
+    return len(team.members)
+""", backend="postgresql")
+    (finding,) = first.findings
+    assert finding.site.line == 6
+    assert first.new_text.count("await session.refresh(") == 1
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
+DEFERRED_MODELS = """\
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Note(Base):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    body: Mapped[str] = mapped_column(String(500), deferred=True)
+"""
+
+
+def test_a_refreshed_deferred_column_stays_loaded_across_the_next_flush() -> None:
+    """Found by the woven programs: `refresh(note, ["body"])` loads a deferred column, but the
+    next flush took it for one the query had not undeferred and unloaded it again, so the
+    second run inserted another refresh after that flush."""
+    first, second = _run_core(DEFERRED_MODELS, """\
+from app.models import Note
+
+
+async def touch(session, flag):
+    note = await session.get(Note, 1)
+    await session.flush()
+    if flag:
+        await session.flush()
+    return note.body
+""", backend="postgresql")
+    (finding,) = first.findings
+    assert finding.site.line == 6 and finding.attributes == ("body",)
+    assert first.new_text.count('await session.refresh(note, ["body"])') == 1
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
+def test_a_select_does_not_reload_an_expired_deferred_column() -> None:
+    """Found by the woven programs: a select of the model reloads what a rollback expired,
+    but not a deferred column it does not select. It was taken to reload `body` too, so the
+    flush after the join was no site for `body`, as it is on the path without the select (in
+    the program found, a rollback in a `try` whose handler selects, the refresh after that
+    flush came only in a second run)."""
+    first, second = _run_core(DEFERRED_MODELS, """\
+from sqlalchemy import select
+
+from app.models import Note
+
+
+async def touch(session, flag):
+    note = await session.get(Note, 1)
+    await session.rollback()
+    if flag:
+        other = await session.scalar(select(Note))
+    await session.flush()
+    return note.body
+""", backend="sqlite", sqlalchemy="1.4")
+    assert sorted((f.code, f.site.line) for f in first.findings) == [("FG001", 11), ("FG003", 8)]
+    assert first.new_text.count('await session.refresh(note, ["body"])') == 2
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
+def test_sqlalchemy_14_reselect_fix_refreshes_the_deferred_columns_it_does_not_select() -> None:
+    """Found by the woven programs: on SQLAlchemy 1.4 a fix that needs a relationship is a
+    re-select, which does not select deferred columns; the fix named only the primary key
+    before it, so a deferred column read after the rollback still raised (and, once the
+    analysis knew a select leaves deferred columns alone, the next run fixed it apart)."""
+    models = RESELECT_MODELS.replace(
+        "    name = Column(String(50))\n",
+        "    name = Column(String(50))\n    notes = deferred(Column(String(500)))\n").replace(
+        "from sqlalchemy.orm import declarative_base, relationship",
+        "from sqlalchemy.orm import declarative_base, deferred, relationship")
+    first, second = _run_core(models, """\
+from app.models import Team
+
+
+async def show(session):
+    team = await session.get(Team, 1)
+    await session.rollback()
+    return team.notes, len(team.members)
+""", backend="postgresql", sqlalchemy="1.4")
+    assert '    await session.rollback()\n    await session.refresh(team, ["id", "notes"])\n' \
+        '    await session.execute(select(Team).where(Team.id == team.id)' \
+        '.options(selectinload(Team.members)))\n' in first.new_text, first.new_text
+    assert second is not None and second.new_data is None and second.findings == ()
+
+
+def test_a_plain_refresh_further_on_gets_no_fix_at_the_site() -> None:
+    """Found by the woven programs: the first run refreshes `members` after the flush; then
+    the plain `refresh(team)` in the branch expires it again, and the second run blamed the
+    flush and inserted another refresh there, before the plain refresh that undoes it. Such
+    a finding is reported without a fix (name the relationship in that refresh instead)."""
+    first, second = _run_core(RESELECT_MODELS, """\
+from app.models import Team
+
+
+async def count(session, flag):
+    team = await session.get(Team, 1)
+    await session.flush()
+    if flag:
+        await session.refresh(team)
+    return len(team.members)
+""", backend="postgresql")
+    assert first.new_text.count('await session.refresh(team, ["members"])') == 1
+    assert second is not None and second.new_data is None
+    (finding,) = second.findings
+    assert finding.attributes == ("members",) and finding.fix is None
+    assert "a plain `refresh()` after it expires" in finding.message
+
+
+def test_a_fix_at_the_end_of_a_block_goes_before_a_fix_after_it() -> None:
+    """Found by the nightly profile: `expire_all()` ends a `begin_nested()` block, whose end
+    flushes. Both fixes go before the line after the block, the first at the block's
+    indentation, the second after the block; they were inserted the other way round, and the
+    fixed file would not parse ("internal error", nothing fixed)."""
+    from clikit import MODELS
+
+    first, second = _run_core(MODELS, """\
+from app.models import User
+
+
+async def register(session, other: User):
+    user = User(email="x")
+    session.add(user)
+    async with session.begin_nested():
+        session.expire_all()
+    return other.email, user.created_at
+""", backend="mysql")
+    assert first.error is None, first.error
+    assert first.new_text.endswith(
+        "    async with session.begin_nested():\n"
+        "        session.expire_all()\n"
+        '        await session.refresh(other, ["email"])\n'
+        '    await session.refresh(user, ["created_at"])\n'
+        "    return other.email, user.created_at\n"), first.new_text
     assert second is not None and second.new_data is None
 
 
@@ -992,6 +1173,22 @@ def test_the_patch_is_the_fix_when_a_string_holds_a_line_separator() -> None:
         "    return item.name, label\n")
     _cli_property(Program(JOIN_MODELS, service.encode(), Settings(backend="mysql", jobs=1)),
                   _in_process)
+
+
+def test_the_patch_is_the_fix_when_a_line_holds_a_lone_carriage_return() -> None:
+    """Found by the nightly profile: the patch cut lines at a lone CR, where Python breaks
+    lines and git does not, so the hunk's line counts were not git's and `git apply` called
+    the patch corrupt."""
+    service = (
+        "from app.models import Item\r\n\r\n\r\n"
+        "async def rename(session, item: Item):\r\n"
+        "    await session.commit()\r\n"
+        "    label = 1\r    other = 2\r\n"
+        "    return item.name, label\r\n")
+    _cli_property(Program(JOIN_MODELS, service.encode(), Settings(backend="mysql", jobs=1)),
+                  _in_process)
+    _cli_property(Program(JOIN_MODELS, service.replace("\r\n", "\n").encode(),
+                          Settings(backend="mysql", jobs=1)), _in_process)
 
 
 def test_a_refresh_loop_leaves_no_second_name_for_the_list() -> None:
@@ -1137,3 +1334,223 @@ def test_the_patch_is_the_fix_in_process(program: Program) -> None:
 @given(st.one_of(woven(), mutated()))
 def test_the_patch_is_the_fix_console_script(program: Program) -> None:
     _cli_property(program, _subprocess)
+
+
+# -- audit: its sites are the analysis' sites, its findings are check's -----------------------
+
+#: What the text of a site's line holds, by kind, when the site is a call of the session's own
+#: method (an `async with session.begin():` block commits or rolls back, and a
+#: `begin_nested()` block flushes, where it starts).
+SITE_CALLS = {"flush": (".flush(", ".begin_nested("), "commit": (".commit(", ".begin("),
+              "rollback": (".rollback(", ".begin(", ".begin_nested("),
+              "expire": (".expire(", ".expire_all(")}
+
+
+def _source_lines(data: bytes) -> List[str]:
+    """The file's lines as Python numbers them (a BOM, CRLF and a lone CR as line breaks)."""
+    text = data.decode("utf-8", "replace").lstrip("\ufeff")
+    return re.split(r"\r\n|\r|\n", text)
+
+
+def _audit_property(program: Program, run: Callable[[Sequence[str], Path], Tuple[int, bytes, str]]
+                    ) -> None:
+    from codemods.options import load_options
+
+    with tempfile.TemporaryDirectory(prefix="flushguard-audit-") as folder:
+        project = write_project(Path(folder) / "p", program)
+        before = _tree(project)
+
+        status, out, stderr = run(["audit", "--format", "json"], project)
+        assert status in (0, 2), stderr
+        assert "Traceback" not in stderr, stderr
+        assert _tree(project) == before, "audit wrote a file"
+        document = json.loads(out)
+        assert document["version"] == 1
+
+        status_check, checked, stderr_check = run(["check", "--format", "json"], project)
+        assert status_check in (0, 1, 2) and "Traceback" not in stderr_check, stderr_check
+        assert (status == 2) == (status_check == 2), (stderr, stderr_check)
+        check_document = json.loads(checked)
+
+        # The sites are exactly those of check's analysis: none dropped, none made up (a site
+        # rebuilt from a finding the analysis did not report would show here), none twice.
+        result = engine.run(load_options([project], {"jobs": 1}, cwd=project, cache=False))
+        analysed = sorted((s.path, s.line, s.kind) for o in result.outcomes for s in o.sites)
+        listed = sorted((s["path"], s["line"], s["kind"]) for s in document["sites"])
+        assert listed == analysed
+        summary = document["summary"]
+        assert summary["sites"] == len(listed)
+        assert summary["by_kind"] == {kind: sum(1 for s in listed if s[2] == kind)
+                                      for kind in SITE_CALLS}
+        assert summary["findings"] == len(check_document["findings"])
+
+        # Every site is a flush/commit/rollback/expire call on its line, or a call of the
+        # helper that does it for the caller.
+        sources = {path.relative_to(project).as_posix(): _source_lines(data)
+                   for path, data in ((p, p.read_bytes()) for p in project.rglob("*.py"))}
+        for site in document["sites"]:
+            assert site["kind"] in SITE_CALLS, site
+            text = sources[site["path"]][site["line"] - 1]
+            calls = ((site["via"].rpartition(".")[2] + "(",) if site["via"]
+                     else SITE_CALLS[site["kind"]])
+            assert any(call in text for call in calls), (site, text)
+
+        # Its findings are check's, each under the site that causes it.
+        key = lambda f: json.dumps(f, sort_keys=True)  # noqa: E731
+        listed_findings = [f for s in document["sites"] for f in s["findings"]]
+        assert sorted(map(key, listed_findings)) == sorted(map(key, check_document["findings"]))
+        for site in document["sites"]:
+            assert (site["category"] in ("unsafe", "possible")) == bool(site["findings"]), site
+            for finding in site["findings"]:
+                assert (finding["path"], finding["site"]["line"], finding["site"]["kind"]) == (
+                    site["path"], site["line"], site["kind"])
+        with contextlib.suppress(InvalidArgument):
+            event(f"{min(len(listed), 5)}{'+' if len(listed) >= 5 else ''} sites")
+
+
+def test_a_site_is_unsafe_by_its_own_findings_not_its_line() -> None:
+    """Found by the audit property: a helper that flushes and a commit on one line are two
+    sites; the commit's finding made the helper's site `unsafe` too (categories went by line),
+    an unsafe site that listed no finding."""
+    program = Program(JOIN_MODELS, """\
+from app.models import Item
+
+
+async def helper(session, obj):
+    await session.flush()
+
+
+async def rename(session, item: Item):
+    await helper(session, item); await session.commit()
+    return item.name
+""".encode(), Settings(backend="mysql", jobs=1))
+    with tempfile.TemporaryDirectory(prefix="flushguard-audit-") as folder:
+        project = write_project(Path(folder) / "p", program)
+        status, out, stderr = _in_process(["audit", "--format", "json"], project)
+        assert status == 0, stderr
+        sites = {(s["line"], s["kind"]): s for s in json.loads(out)["sites"]}
+        commit, call = sites[(9, "commit")], sites[(9, "flush")]
+        assert commit["category"] == "unsafe" and len(commit["findings"]) == 1
+        assert call["via"] == "app.service.helper" and call["findings"] == []
+        assert call["category"] != "unsafe"
+        _audit_property(program, _in_process)
+
+
+@profile("audit")
+@given(st.one_of(woven(), woven(), mutated()))
+def test_the_audit_lists_the_sites_of_the_analysis_in_process(program: Program) -> None:
+    _audit_property(program, _in_process)
+
+
+@profile("subprocess")
+@given(woven())
+def test_the_audit_lists_the_sites_of_the_analysis_console_script(program: Program) -> None:
+    _audit_property(program, _subprocess)
+
+
+# -- branch: the branch is the fix, and nothing else of the repository changes ---------------
+
+BRANCH = "flushguard/refresh-after-flush"
+
+
+def _repository_state(repo: Path) -> Dict[str, object]:
+    """What branch must leave byte for byte: the working tree (bytes, mode, mtime), the index,
+    HEAD, every ref, the status (read without refreshing the index)."""
+    gitdir = repo / ".git"
+    index = (gitdir / "index").read_bytes()  # first: nothing below may refresh it
+    return {
+        "files": snapshot(repo),
+        "index": index,
+        "HEAD": (gitdir / "HEAD").read_bytes(),
+        "refs": git("--no-optional-locks", "for-each-ref",
+                    "--format=%(refname) %(objectname) %(symref)", cwd=repo),
+        "packed-refs": ((gitdir / "packed-refs").read_bytes()
+                        if (gitdir / "packed-refs").exists() else None),
+        "status": git("--no-optional-locks", "status", "--porcelain=v2", "--untracked-files=all",
+                      cwd=repo),
+        "config": (gitdir / "config").read_bytes(),
+    }
+
+
+def _committed_tree(repo: Path, revision: str) -> Dict[str, bytes]:
+    """Every file of ``revision``: its path and bytes."""
+    listing = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", revision], cwd=repo,
+                             capture_output=True, env=environment(), check=True).stdout
+    tree = {}
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, path = entry.split(b"\t", 1)
+        mode, kind, blob = meta.split()
+        assert kind == b"blob", entry
+        tree[path.decode()] = subprocess.run(["git", "cat-file", "blob", blob.decode()], cwd=repo,
+                                             capture_output=True, env=environment(),
+                                             check=True).stdout
+    return tree
+
+
+def _branch_property(program: Program) -> None:
+    with tempfile.TemporaryDirectory(prefix="flushguard-branch-") as folder:
+        repo = write_project(Path(folder) / "repo", program)
+        fixed = Path(folder) / "fixed"
+        shutil.copytree(repo, fixed)
+        git("init", "-q", "-b", "main", cwd=repo)
+        git("add", ".", cwd=repo)
+        git("commit", "-q", "-m", "base", cwd=repo)
+        base = git("rev-parse", "HEAD", cwd=repo).strip()
+        base_tree = _committed_tree(repo, base)
+        assert base_tree == _tree(fixed)
+
+        status_fix, _, stderr_fix = _in_process(["fix"], fixed)
+        assert status_fix in (0, 1, 2) and "Traceback" not in stderr_fix, stderr_fix
+        expected = _tree(fixed)
+
+        # A dirty working tree, a staged change and an untracked file: branch reads the base
+        # revision, never these, and leaves them as they are.
+        service = repo / "app" / "service.py"
+        service.write_bytes(service.read_bytes() + b"\nasync def edited(session): await session.commit()\n")
+        (repo / "app" / "__init__.py").write_text("# staged\n")
+        git("add", "app/__init__.py", cwd=repo)
+        (repo / "notes.txt").write_text("untracked\n")
+
+        before = _repository_state(repo)
+        status, out, stderr = _subprocess(["branch"], repo)
+        assert status in (0, 1, 2) and "Traceback" not in stderr, stderr
+        assert (status == 2) == (status_fix == 2), (stderr, stderr_fix)
+        after = _repository_state(repo)
+        made = git("--no-optional-locks", "for-each-ref", "--format=%(objectname)",
+                   f"refs/heads/{BRANCH}", cwd=repo).strip()
+        if expected == base_tree:
+            # Nothing to fix: no branch, no commit, nothing changed at all.
+            assert made == "", out
+            assert after == before
+            event("nothing to fix: no branch")
+        else:
+            assert made, (status, out, stderr)
+            assert out.decode().splitlines()[:2] == [f"branch: {BRANCH}", f"commit: {made}"]
+            assert git("rev-parse", f"{made}^@", cwd=repo).split() == [base]
+            assert _committed_tree(repo, made) == expected, "the branch is not the fix"
+            # The new branch is the only difference.
+            assert sorted(str(after["refs"]).splitlines()) == sorted(
+                [*str(before["refs"]).splitlines(), f"refs/heads/{BRANCH} {made} "])
+            assert {k: v for k, v in after.items() if k != "refs"} == \
+                {k: v for k, v in before.items() if k != "refs"}
+            event("branch created")
+        fsck = subprocess.run(["git", "fsck", "--strict", "--no-progress", "--no-dangling"],
+                              cwd=repo, capture_output=True, env=environment())
+        assert fsck.returncode == 0 and not fsck.stdout and not fsck.stderr, fsck
+
+
+@profile("branch")
+@given(woven())
+@example(Program(JOIN_MODELS, b"""\
+from app.models import Item
+
+
+async def rename(session, item: Item, name):
+    item.name = name
+    await session.commit()
+    return item.name
+""", Settings(backend="mysql", jobs=1)))
+def test_the_branch_is_the_fix_and_nothing_else_changes(program: Program) -> None:
+    _branch_property(program)

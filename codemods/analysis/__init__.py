@@ -206,8 +206,10 @@ def _route(function: ir.Function, names: Names) -> Optional[Tuple[str, str, Opti
 
 def categorised(run: ModuleRun, findings: Sequence[Finding], models: ModelIndex) -> Tuple[SiteReport, ...]:
     """Each site with what became of it (the audit's categories)."""
-    certain = {f.site.line for f in findings if f.certainty == "certain"}
-    possible = {f.site.line for f in findings if f.certainty == "possible"}
+    # By line and kind: `await helper(session, obj); await session.commit()` is two sites on
+    # one line, and a finding is the one of its own site (as the audit files it).
+    certain = {(f.site.line, f.site.kind) for f in findings if f.certainty == "certain"}
+    possible = {(f.site.line, f.site.kind) for f in findings if f.certainty == "possible"}
     out: List[SiteReport] = []
     for site_id, report in run.site_reports.items():
         reads = run.site_reads.get(site_id, set())
@@ -215,9 +217,9 @@ def categorised(run: ModuleRun, findings: Sequence[Finding], models: ModelIndex)
         for name in report.models:
             for model in models.by_name(name):
                 primary_key |= set(model.primary_key)
-        if report.line in certain:
+        if (report.line, report.kind) in certain:
             category = "unsafe"
-        elif report.line in possible:
+        elif (report.line, report.kind) in possible:
             category = "possible"
         elif not report.objects:
             unresolved = run.site_unresolved.get(site_id)

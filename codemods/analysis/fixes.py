@@ -71,11 +71,16 @@ def statement(plan: FixPlan, names: Sequence[str], loop_var: Optional[str], sett
     if settings.sqlalchemy == "1.4" and relationships:
         imports.update({"select", "selectinload"})
         text = reselect_text(session, obj.ref, obj.model.primary_key, target, relationships)
+        first: List[str] = []
         if plan.site.kind in ("rollback", "expire") or (
                 plan.site.kind == "commit" and settings.expire_on_commit):
             # The re-select's WHERE reads the primary key, which the site expired: load it first.
+            first += list(obj.model.primary_key)
+        # The re-select does not select deferred columns: they are refreshed by name.
+        first += [n for n in names if n not in first and _deferred(obj.model, n)]
+        if first:
             inner = indent if loop_var is not None else ""
-            text = refresh_text(settings, session, target, obj.model.primary_key) + newline + inner + text
+            text = refresh_text(settings, session, target, first) + newline + inner + text
     else:
         text = refresh_text(settings, session, target, names)
     if loop_var is not None:
@@ -83,6 +88,11 @@ def statement(plan: FixPlan, names: Sequence[str], loop_var: Optional[str], sett
     if plan.site.block_end:  # at the end of a begin() block: its commit has not flushed yet
         text = f"await {session}.flush(){newline}{text}"
     return text
+
+
+def _deferred(model, name: str) -> bool:
+    column = model.column(name)
+    return column is not None and column.deferred
 
 
 def refresh_text(settings: Settings, session: str, target: str, names: Sequence[str]) -> str:

@@ -318,6 +318,8 @@ def _plan(module: ModuleRun, record: ReadRecord, attrs: Sequence[str], reasons: 
     plan_key: Optional[Tuple[int, str]] = None
     target = fix_target(record.obj_key, record.obj)
     for reason in reasons:
+        if not reason.fixable:
+            continue
         site = module.sites[reason.site_id]
         key = (site.id, target)
         plan = plans.get(key)

@@ -146,9 +146,13 @@ def flush(run: FunctionRun, state: State, session: str, site: SiteInfo,
             obj.sql_assigned.clear()
             continue
         if obj.origin == "loaded":
+            # Not what is unloaded already (its site is the first flush since the query),
+            # unless some path here has not flushed since: this flush is its site there.
+            already = set(obj.unloaded) - obj.unblamed
             for attr, cause in orm_rules.not_loaded_by_query(obj.model, obj.loaded_rels,
-                                                             obj.unloaded, obj.loads_known).items():
+                                                             already, obj.loads_known).items():
                 obj.unload(attr, reason(cause))
+            obj.unblamed.clear()
         if not (obj.dirty or obj.rel_dirty):
             continue
         if obj.expired and obj.dirty:  # the UPDATE needs the expired key: loaded first
@@ -229,19 +233,26 @@ def _refresh(c: Call) -> None:
     keyword = c.keyword("attribute_names")
     if keyword is not None:
         names = string_list(keyword)
-    refresh(c.run, first, names)
+    refresh(c.run, first, names, c.run.place.stmt.line if c.run.place is not None else None)
     return None
 
 
-def refresh(run: FunctionRun, obj: Obj, names: Optional[List[str]]) -> None:
+def refresh(run: FunctionRun, obj: Obj, names: Optional[List[str]],
+            line: Optional[int] = None) -> None:
     """A named refresh loads exactly the names. A plain one (F1, F2) loads the non-deferred
     columns, the eager relationships and those its first query's options named; it expires
-    every other relationship and deferred column, even one loaded or given before."""
+    every other relationship and deferred column, even one loaded or given before. ``line``:
+    the refresh statement's."""
     run.module.refreshed_sites.update(obj.sites)
     for target in [obj] + (obj.children if obj.is_list else []):
         if names is not None:
             for attr in names:
                 target.mark_loaded(attr)
+                column = target.model.column(attr)
+                if column is not None and column.deferred:
+                    # Loaded now, as if the query had undeferred it: a later flush does not
+                    # unload it again.
+                    target.loaded_rels.add(attr)
                 relationship = target.model.relationship(attr)
                 if relationship is not None:
                     target.loaded_rels.add(attr)
@@ -260,19 +271,26 @@ def refresh(run: FunctionRun, obj: Obj, names: Optional[List[str]]) -> None:
             if (column is not None and not column.deferred) or attr in kept \
                     or (column is None and target.model.relationship(attr) is None):
                 target.unloaded.pop(attr)
+                target.unblamed.discard(attr)
         if target.expired:
             target.reloaded |= {c.name for c in target.model.columns if not c.deferred} | kept
-        _expired_by_plain_refresh(run, target, kept)
+        _expired_by_plain_refresh(run, target, kept, line)
         target.refreshed_all = True  # and every name it loads, for a join with a named refresh
         target.refreshed_names |= {c.name for c in target.model.columns if not c.deferred} | kept
 
 
-def _expired_by_plain_refresh(run: FunctionRun, target: Obj, kept: Set[str]) -> None:
+def _expired_by_plain_refresh(run: FunctionRun, target: Obj, kept: Set[str],
+                              line: Optional[int]) -> None:
     """What a plain refresh leaves unloaded that was loaded: lazy relationships (a many-to-one
-    loads without SQL when its target is in the session: possible) and deferred columns."""
+    loads without SQL when its target is in the session: possible) and deferred columns.
+
+    The site is the object's last one. A fix there goes after the refreshes that follow it
+    directly: it helps when this refresh is one of them, not when it comes later (the fix
+    would go before the refresh that unloads again what it loads): then there is no fix."""
     site = run.module.sites.get(max(target.sites)) if target.sites else None
     if site is None:
         return
+    fixable = line is None or site.line <= line <= site.after
     for relationship in target.model.relationships:
         name = relationship.name
         if name in kept or name not in target.loaded_rels \
@@ -281,12 +299,13 @@ def _expired_by_plain_refresh(run: FunctionRun, target: Obj, kept: Set[str]) -> 
         target.loaded_rels.discard(name)
         target.unload(name, Reason(site.id, site.line, site.kind, site.session, Cause(
             "FG002", "refresh", f"a plain `refresh()` after it expires the lazy relationship "
-            f"`{name}` and does not load it again", possible=not relationship.collection)))
+            f"`{name}` and does not load it again", possible=not relationship.collection),
+            fixable=fixable))
     for column in target.model.columns:
         if column.deferred and column.name in target.given:
             target.unload(column.name, Reason(site.id, site.line, site.kind, site.session, Cause(
                 "FG001", "refresh", f"a plain `refresh()` after it expires the deferred column "
-                f"`{column.name}` and does not load it again")))
+                f"`{column.name}` and does not load it again"), fixable=fixable))
 
 
 def _get(c: Call) -> Optional[Value]:
@@ -418,17 +437,22 @@ def query_method(run: FunctionRun, query: Query, method: str, node: ir.Call) -> 
 
 
 def reselect(state: State, query: Query) -> None:
-    """A SELECT of a model reloads the expired attributes of its objects in the session."""
+    """A SELECT of a model reloads the expired attributes of its objects in the session, but
+    not the deferred columns it does not undefer: it does not select them."""
     for obj in state.objects():
         if obj.model is not query.model or not obj.persistent:
             continue
+        deferred = {c.name for c in obj.model.columns if c.deferred} - set(query.options)
         for attr in list(obj.unloaded):
             relationship = obj.model.relationship(attr)
+            if attr in deferred:
+                continue
             if relationship is None or attr in query.options \
                     or relationship.lazy in orm_rules.EAGER_LAZY:
                 obj.unloaded.pop(attr)
+                obj.unblamed.discard(attr)
         if obj.expired:
-            obj.reloaded |= set(obj.model.column_names)
+            obj.reloaded |= set(obj.model.column_names) - deferred
             obj.reloaded |= set(query.options)
         obj.loaded_rels |= set(query.options)
 

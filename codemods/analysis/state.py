@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
+from codemods.analysis import orm_rules
 from codemods.types import Cause, ModelFacts, SiteKind
 
 
@@ -28,6 +29,9 @@ class Reason:
     cause: Cause
     #: The function whose flush did it, when that is another function (a callee).
     origin: Optional[str] = None
+    #: A refresh after the site loads it for good (False: something between the site and
+    #: the read, a plain ``refresh()`` further on, unloads it again: no fix at the site).
+    fixable: bool = True
 
     @property
     def code(self) -> str:
@@ -111,6 +115,11 @@ class Obj:
     dirty: bool = _join("either", default=False)
     rel_dirty: bool = _join("either", default=False)
     unloaded: Dict[str, Set[Reason]] = _join("union-per-key", default_factory=dict)
+    #: What its query did not load that some path reaching here has not flushed since (the
+    #: next flush is the site that leaves it unloaded on that path), though another path's
+    #: flush already did: ``unloaded`` alone would make the next flush pass it by. Made by
+    #: :func:`merge_into`; a flush blames these too.
+    unblamed: Set[str] = _join("union", default_factory=set)
     #: Everything expired (commit, rollback, expire_all); ``reloaded`` since then. The two
     #: join together (:func:`_join_expiry`).
     expired: Set[Reason] = _join("expiry", default_factory=set)
@@ -142,6 +151,7 @@ class Obj:
 
     def mark_loaded(self, attr: str) -> None:
         self.unloaded.pop(attr, None)
+        self.unblamed.discard(attr)
         if self.expired:
             self.reloaded.add(attr)
 
@@ -153,6 +163,7 @@ class Obj:
         self.expired = {reason}
         self.reloaded = set()
         self.unloaded = {}
+        self.unblamed = set()
         self.loaded_rels = set()
         self.touched()
 
@@ -336,9 +347,21 @@ def merge_into(a: Obj, b: Obj) -> None:
     """Join ``b``'s knowledge into ``a`` (the same object on two paths), field by field."""
     if a is b:
         return
+    unblamed = _unblamed(a, b) | _unblamed(b, a)
     for name, how in _FIELD_JOINS:
         setattr(a, name, how(getattr(a, name), getattr(b, name)))
+    a.unblamed |= unblamed
     _join_expiry(a, b)
+
+
+def _unblamed(a: Obj, b: Obj) -> Set[str]:
+    """What ``a``'s path has unloaded that ``b``'s query did not load either, though no flush
+    on ``b``'s path has yet made it so: after the join the next flush leaves it unloaded on
+    ``b``'s path, and is a site to fix as much as ``a``'s (one run fixes both paths)."""
+    if b.origin != "loaded" or not a.unloaded:
+        return set()
+    pending = orm_rules.not_loaded_by_query(b.model, b.loaded_rels, b.unloaded, b.loads_known)
+    return {attr for attr in pending if attr in a.unloaded}
 
 
 def _join_expiry(a: Obj, b: Obj) -> None:
