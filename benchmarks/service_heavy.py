@@ -33,7 +33,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import synthetic
 from synthetic import (
-    BUGS, HELPERS, LATENT, MARK, PLAIN, SAFE, Domain, Expected, Method, Project, Route, Source,
+    BUGS, HELPERS, MARK, PLAIN, SAFE, Domain, Expected, Method, Project, Route, Source,
     Words, f_class, f_csv, f_dataclass, f_format, f_group, f_http, f_parse,
     f_stats, f_task, filler_module, m_exists, m_get, m_list, m_normalize,
     m_transition, make_domain, s_create_refresh, test_module,
@@ -1365,44 +1365,8 @@ def repository_module(rng: random.Random, s: Spec, target: int, save: bool) -> s
                 "        await self.session.flush()",
                 f"        await self.session.refresh({d.e})",
                 f"        return {d.e}")
-    w = Words(rng)
-    while len(src) < target:
-        name = w.ident(("recent", "stale", "open", "busy", "top", "orphaned", "pending",
-                        "flagged"), (d.es,))
-        kind = rng.randint(0, 2)
-        src.blank()
-        if kind == 0:
-            src.add(
-                f"    async def {name}(self, since: datetime, limit: int = 100)"
-                f" -> Sequence[{d.E}]:",
-                "        stmt = (",
-                f"            select({d.E})",
-                f"            .where(and_({d.E}.updated_at >= since, {d.E}.deleted_at.is_(None)))",
-                f"            .order_by({d.E}.updated_at.desc())",
-                "            .limit(limit)",
-                "        )",
-                "        return (await self.session.execute(stmt)).scalars().all()")
-        elif kind == 1:
-            src.add(
-                f"    async def {name}(self, min_{d.rel}: int = 1) -> list[tuple[int, int]]:",
-                "        stmt = (",
-                f"            select({d.C}.{d.fk}, func.count({d.C}.id))",
-                f"            .group_by({d.C}.{d.fk})",
-                f"            .having(func.count({d.C}.id) >= min_{d.rel})",
-                "        )",
-                "        return [(row[0], row[1]) for row in await self.session.execute(stmt)]")
-        else:
-            src.add(
-                f"    async def {name}(self, ids: Sequence[int]) -> dict[int, {d.E}]:",
-                "        if not ids:",
-                "            return {}",
-                "        stmt = (",
-                f"            select({d.E})",
-                f"            .options(selectinload({d.E}.{d.rel}))",
-                f"            .where(or_({d.E}.id.in_(ids), {d.E}.status == {d.Status}.ACTIVE))",
-                "        )",
-                "        rows = (await self.session.execute(stmt)).scalars().all()",
-                f"        return {{{d.e}.id: {d.e} for {d.e} in rows}}")
+    synthetic.add_read_queries(src, rng, d, target, ("recent", "stale", "open", "busy", "top",
+                                                      "orphaned", "pending", "flagged"))
     return src.text()
 
 

@@ -1305,9 +1305,17 @@ def repository_module(rng: random.Random, d: Domain, target: int) -> str:
     src.blank(2)
     src.add(f"class {d.R}:", "    def __init__(self, session: AsyncSession) -> None:",
             "        self.session = session")
+    add_read_queries(src, rng, d, target, ("recent", "stale", "open", "busy", "top", "orphaned"))
+    return src.text()
+
+
+def add_read_queries(src: "Source", rng: random.Random, d: Domain, target: int,
+                     adjectives: Sequence[str]) -> None:
+    """Read-only query methods of a repository class, until ``src`` has ``target`` lines: a
+    recent-rows select, a grouped count, a selectinload by ids (named from ``adjectives``)."""
     w = Words(rng)
     while len(src) < target:
-        name = w.ident(("recent", "stale", "open", "busy", "top", "orphaned"), (d.es,))
+        name = w.ident(adjectives, (d.es,))
         kind = rng.randint(0, 2)
         src.blank()
         if kind == 0:
@@ -1342,7 +1350,6 @@ def repository_module(rng: random.Random, d: Domain, target: int) -> str:
                 "        )",
                 "        rows = (await self.session.execute(stmt)).scalars().all()",
                 f"        return {{{d.e}.id: {d.e} for {d.e} in rows}}")
-    return src.text()
 
 
 TIMESTAMP_COLUMNS = tuple(
