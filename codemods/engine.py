@@ -8,6 +8,8 @@ and never writes; the command line decides what to do with the results.
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
 import re
 from dataclasses import dataclass, field
@@ -440,7 +442,7 @@ def run(options: Options, progress: Optional[Callable[[int, int], None]] = None)
     shown = {path: files.display_path(path, base) for path in set(project_files) | set(targets)}
     pool = Pool(options.jobs or os.cpu_count() or 1, analyze_file, root, index, settings)
 
-    rounds = [0]
+    rounds = itertools.count(1)
 
     def analyse(paths_: Sequence[Path], facts: CallFacts, require_sites: bool,
                 report: Optional[Callable[[int, int], None]] = None) -> Dict[Path, FileOutcome]:
@@ -450,8 +452,7 @@ def run(options: Options, progress: Optional[Callable[[int, int], None]] = None)
         # A file's result is kept per round and reused while the round's facts answer every
         # question it asked of them the same (ModuleResult.depends): one changed function
         # costs its callers, not the project.
-        rounds[0] += 1
-        context = digest(scope, rounds[0], require_sites)
+        context = digest(scope, next(rounds), require_sites)
         done: Dict[Path, FileOutcome] = {}
         todo: List[Tuple[Path, bytes, str]] = []
         for path in ordered:
@@ -551,7 +552,7 @@ def _rounds(shown: Mapping[Path, str], project_files: Sequence[Path], root: Path
     modules = _ModuleFiles(shown, root, roots)
     asked: Set[str] = set()
     params = _ParamFacts()
-    aliases = _aliases(outcomes.values(), modules.reexports())
+    aliases = _aliases(outcomes.values(), modules.reexports(facts_store))
     hierarchy = _Hierarchy()
     hierarchy.learn(outcomes.values())
     demand = modules.files_of(_unresolved(outcomes.values(), returns, asked, aliases,
@@ -735,6 +736,23 @@ class _ParamFacts:
         return new
 
 
+def _imports_of(module: str, data: bytes) -> Dict[str, str]:
+    """The names a package's ``__init__.py`` binds by its module-level imports (name →
+    qualified name); nothing when it cannot be read."""
+    from codemods import frontend
+    from codemods.imports import record_ast_import
+
+    bound: Dict[str, str] = {}
+    try:
+        tree = frontend.parse(files.decode(Path("__init__.py"), data).text)
+    except (frontend.ParseError, files.ReadError):
+        return bound  # the analysis reports what it cannot read
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            record_ast_import(bound, stmt, module, True)
+    return bound
+
+
 class _ModuleFiles:
     """Which project file defines a module, by the module names the analysis gives files."""
 
@@ -745,31 +763,24 @@ class _ModuleFiles:
         for path in shown:
             self.files.setdefault(module_name_for(_relative(path, root), roots), path)
 
-    def reexports(self) -> Dict[str, str]:
-        """What each package's ``__init__.py`` imports from its own modules, by the name
-        callers write (``app.repositories.UserRepository`` → ``app.repositories.user.UserRepository``):
-        a method called through the package's name is the defining class's."""
-        import ast
-
+    def reexports(self, store: Optional[Cache] = None) -> Dict[str, str]:
+        """What each package's ``__init__.py`` imports from the project's own modules, by the
+        name callers write (``app.repositories.UserRepository`` →
+        ``app.repositories.user.UserRepository``): a method called through the package's name is
+        the defining class's. ``store`` keeps each file's answer by its bytes."""
         found: Dict[str, str] = {}
+        store = store or Cache.disabled()
         for module, path in self.files.items():
             if path.name != "__init__.py":
                 continue
             try:
-                tree = ast.parse(path.read_bytes())
-            except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+                data = path.read_bytes()
+            except OSError:
                 continue  # the analysis reports what it cannot read
-            for stmt in tree.body:
-                if not isinstance(stmt, ast.ImportFrom) or stmt.module is None and not stmt.level:
-                    continue
-                base = module.split(".")[:len(module.split(".")) - stmt.level + 1] \
-                    if stmt.level else []
-                source = ".".join([*base, *([stmt.module] if stmt.module else [])])
-                if not source.startswith(module.partition(".")[0]):
-                    continue  # only the project's own modules
-                for alias in stmt.names:
-                    if alias.name != "*":
-                        found[f"{module}.{alias.asname or alias.name}"] = f"{source}.{alias.name}"
+            bound = store.memo(digest("reexports", module, data), lambda: _imports_of(module, data))
+            top = module.partition(".")[0]
+            found.update((f"{module}.{name}", target) for name, target in bound.items()
+                         if target.partition(".")[0] == top and target != f"{module}.{name}")
         return found
 
     def files_of(self, qualnames: Iterable[str]) -> Set[Path]:

@@ -13,7 +13,7 @@ Pure: nothing here reads or writes a file, parses text or imports LibCST. The pi
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from codemods.analysis import ir
 from codemods.analysis.context import FunctionRun, ModuleRun
@@ -24,21 +24,6 @@ from codemods.analysis.names import FactsView, Names
 from codemods.analysis.reads import Collected, FixPlan, annotated_return, collect
 from codemods.analysis.summaries import summarise
 from codemods.types import CallFacts, Finding, ModelIndex, ModuleResult, Settings, SiteReport
-
-
-_RELEVANT: Dict[int, Tuple[CallFacts, FrozenSet[str]]] = {}
-
-
-def relevant_names(facts: CallFacts) -> FrozenSet[str]:
-    """The call names that make a function worth interpreting: the last component of every
-    function the facts know returns unloaded objects or flushes the session it is given."""
-    known = _RELEVANT.get(id(facts))
-    if known is not None and known[0] is facts:
-        return known[1]
-    names = frozenset(name.rpartition(".")[2] for name in (*facts.returns, *facts.flushers))
-    _RELEVANT.clear()  # one set of facts per round: keep the latest
-    _RELEVANT[id(facts)] = (facts, names)
-    return names
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ def project_call(interp: "Interpreter", expr: ir.Call, values: List[Optional[Val
         return (_loaded_in(interp, returned_value(interp, returned), expr),)
     return None
 
+
 def _loaded_in(interp: "Interpreter", value: Optional[Value], expr: ir.Call) -> Optional[Value]:
     """Objects a getter loaded are in the session the call gave it (``get_x(db, id)``,
     ``repo.get(id)`` with ``repo = Repo(db)``): a rollback of another session leaves them be."""
@@ -69,6 +70,7 @@ def _loaded_in(interp: "Interpreter", value: Optional[Value], expr: ir.Call) -> 
             obj.session = found
     return value
 
+
 def _argument_returned(interp: "Interpreter", callee: str, expr: ir.Call,
                        values: List[Optional[Value]]) -> Optional[Value]:
     """The object passed to a function that returns that parameter as given
@@ -77,6 +79,7 @@ def _argument_returned(interp: "Interpreter", callee: str, expr: ir.Call,
     if returned is None:
         return None
     return _argument(expr, values, *returned)
+
 
 def passed_to(interp: "Interpreter", expr: ir.Call, values: List[Optional[Value]]) -> None:
     """Objects given to a project function (or class) are read there as its summary says:
@@ -112,6 +115,7 @@ def passed_to(interp: "Interpreter", expr: ir.Call, values: List[Optional[Value]
                                      escaped=callee.rpartition(".")[2][:1].isupper())
                 _written_by_callee(interp, value, param.writes)
 
+
 def _written_by_callee(interp: "Interpreter", obj: Obj, writes: Sequence[str]) -> None:
     """The callee assigns these attributes: given, and a changed column of a persistent
     object makes its next flush an UPDATE (``*``: any column, ``setattr`` in a loop)."""
@@ -130,6 +134,7 @@ def _written_by_callee(interp: "Interpreter", obj: Obj, writes: Sequence[str]) -
             else:
                 obj.dirty = True
 
+
 def _read_by_callee(interp: "Interpreter", key: str, obj: Obj, callee_reads: Sequence[Tuple[str, str, str, int]],
                     at: Tuple[int, int], escaped: bool = False) -> None:
     """Each reading function's attributes, read at the call (``at``)."""
@@ -144,12 +149,14 @@ def _read_by_callee(interp: "Interpreter", key: str, obj: Obj, callee_reads: Seq
 
 # -- across functions --------------------------------------------------------------
 
+
 def resolve_callee(interp: "Interpreter", func: ir.Expr) -> Optional[str]:
     """The qualified name of the project function a call names, when the source shows it
     (a method through ``self``, a typed attribute or variable, ``super()``, an instance
     built here or a module-level one), canonical: the class's method, not the instance's."""
     found = _callee_name(interp, func)
     return interp.names.facts.canonical(found) if found is not None else None
+
 
 def _callee_name(interp: "Interpreter", func: ir.Expr) -> Optional[str]:
     names, run = interp.names, interp.run
@@ -201,10 +208,10 @@ def apply_flush_effects(interp: "Interpreter", callee: str, expr: ir.Call, value
                 # session, named after it, which holds what this function did not load
                 # from a session of its own.
                 target = receiver_session(interp, func)
-                receiver = render(func.value) if isinstance(func, ir.Attribute) else None
-                if target is None and receiver is not None \
+                if target is None and isinstance(func, ir.Attribute) \
                         and isinstance(func.value, (ir.Name, ir.Attribute)):
-                    target = receiver + effect.target[len("self"):]
+                    receiver = render(func.value)
+                    target = receiver + effect.target[len("self"):] if receiver else None
         else:
             _, index, param = effect.target.split(":", 2)
             for position, arg in enumerate(expr.args):
@@ -247,6 +254,7 @@ def apply_flush_effects(interp: "Interpreter", callee: str, expr: ir.Call, value
             session.refresh(run, value, list(attributes) if attributes is not None else None)
     return made
 
+
 def publish_effects(interp: "Interpreter", state: State) -> None:
     """What a caller sees: the flushes on paths that return normally (a rollback in an
     ``except`` that re-raises is not something the caller continues after), and the
@@ -265,6 +273,7 @@ def publish_effects(interp: "Interpreter", state: State) -> None:
             _publish(interp, FlushEffect(run.fqn, f"arg:{run.param_index[target]}:{target}",
                                       kind, when, error_path, reloads))
 
+
 def _reloads(interp: "Interpreter", state: State) -> Tuple[Tuple[Optional[int], str,
                                                 Optional[Tuple[str, ...]]], ...]:
     """The parameters (never rebound) refreshed since the last site that touched them."""
@@ -281,6 +290,7 @@ def _reloads(interp: "Interpreter", state: State) -> Tuple[Tuple[Optional[int], 
                           tuple(sorted(value.refreshed_names))))
     return tuple(found)
 
+
 def _publish(interp: "Interpreter", effect: FlushEffect) -> None:
     """One effect per site kind and condition: the paths that return normally agree on
     what they reload only as far as each of them reloads it."""
@@ -295,6 +305,7 @@ def _publish(interp: "Interpreter", effect: FlushEffect) -> None:
             return
     effects.add(effect)
 
+
 def returned_value(interp: "Interpreter", states: Tuple[ReturnedState, ...]) -> Optional[Value]:
     """What a call of a function the facts know evaluates to: its object, or a tuple."""
     if len(states) == 1 and states[0].position is None:
@@ -302,6 +313,7 @@ def returned_value(interp: "Interpreter", states: Tuple[ReturnedState, ...]) -> 
     items = tuple((s.position, obj) for s in states if s.position is not None
                   for obj in [returned_obj(interp, s)] if obj is not None)
     return TupleOf(items) if items else None  # type: ignore[arg-type]
+
 
 def returned_obj(interp: "Interpreter", returned: ReturnedState) -> Optional[Obj]:
     """The object a callee returns, in the state it returns it: still pending (this
@@ -322,7 +334,6 @@ def returned_obj(interp: "Interpreter", returned: ReturnedState) -> Optional[Obj
         cause = Cause("FG004", "callee", f"`{origin}` returns it unloaded", possible)
         obj.unload(attr, Reason(0, returned.line, "flush", "", cause, origin))
     return obj
-
 
 
 def _instance_of(constructed: str) -> str:

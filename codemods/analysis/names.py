@@ -10,7 +10,7 @@ relationships a loader option loads, and whether a line carries ``# noqa``.
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from codemods.analysis import ir
 from codemods.imports import bind
@@ -101,6 +101,21 @@ def string_list(expr: Optional[ir.Expr]) -> Optional[List[str]]:
     return out
 
 
+_RELEVANT: Dict[int, Tuple[CallFacts, FrozenSet[str]]] = {}
+
+
+def relevant_names(facts: CallFacts) -> FrozenSet[str]:
+    """The call names that make a function worth interpreting: the last component of every
+    function the facts know returns unloaded objects or flushes the session it is given."""
+    known = _RELEVANT.get(id(facts))
+    if known is not None and known[0] is facts:
+        return known[1]
+    names = frozenset(name.rpartition(".")[2] for name in (*facts.returns, *facts.flushers))
+    _RELEVANT.clear()  # one set of facts per round: keep the latest
+    _RELEVANT[id(facts)] = (facts, names)
+    return names
+
+
 class FactsView:
     """The facts, as one function's interpretation reads them: every question asked and its
     answer is kept, so that a later round knows whether the function would read anything
@@ -155,8 +170,6 @@ class FactsView:
 
     def relevant(self, call: str) -> bool:
         """Whether a call of this name may be a project function the facts know."""
-        from codemods.analysis import relevant_names
-
         found = self.asked[("relevant", call)] = call in relevant_names(self.facts)
         return found
 

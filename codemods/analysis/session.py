@@ -272,11 +272,12 @@ def refresh(run: FunctionRun, obj: Obj, names: Optional[List[str]],
                     or (column is None and target.model.relationship(attr) is None):
                 target.unloaded.pop(attr)
                 target.unblamed.discard(attr)
+        loads = {c.name for c in target.model.columns if not c.deferred} | kept
         if target.expired:
-            target.reloaded |= {c.name for c in target.model.columns if not c.deferred} | kept
+            target.reloaded |= loads
         _expired_by_plain_refresh(run, target, kept, line)
         target.refreshed_all = True  # and every name it loads, for a join with a named refresh
-        target.refreshed_names |= {c.name for c in target.model.columns if not c.deferred} | kept
+        target.refreshed_names |= loads
 
 
 def _expired_by_plain_refresh(run: FunctionRun, target: Obj, kept: Set[str],
